@@ -1,0 +1,113 @@
+"""HTTP endpoints (shared/CONTRACT.md). Thin: validate, call a service, return its read model."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.api.deps import AgentAllowed, ServicesDep, SupervisorOnly
+from app.api.schemas import (
+    ConflictOut,
+    HelpRequestCreate,
+    HelpRequestDetail,
+    HelpRequestView,
+    KnowledgeBaseEntryView,
+    ResponseCreate,
+    SearchOut,
+)
+from app.models import DeliveryStatus, RequestStatus
+from app.services.help_requests import NewHelpRequest
+from app.services.outbox_view import DeliveryView
+
+router = APIRouter(prefix="/api")
+ops_router = APIRouter()
+CONFLICT = {409: {"model": ConflictOut, "description": "The request is no longer pending"}}
+NOT_FOUND = {404: {"description": "No help request with that id"}}
+
+
+@router.post(
+    "/help-requests", status_code=status.HTTP_201_CREATED, response_model=HelpRequestView,
+    dependencies=AgentAllowed, tags=["help requests"],
+)
+async def create_help_request(body: HelpRequestCreate, svc: ServicesDep) -> HelpRequestView:
+    return await svc.help_requests.create(
+        NewHelpRequest(
+            customer_name=body.customer_name, question=body.question, channel=body.channel,
+            customer_contact=body.customer_contact or None, notes=body.notes or None,
+            transcript=[line.model_dump() for line in body.transcript],
+        )
+    )
+
+
+@router.get("/help-requests", response_model=list[HelpRequestView], dependencies=SupervisorOnly, tags=["help requests"])
+async def list_help_requests(
+    svc: ServicesDep,
+    status: RequestStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[HelpRequestView]:
+    """Newest first."""
+    return await svc.help_requests.list(status=status, limit=limit, offset=offset)
+
+
+@router.get(
+    "/help-requests/{rid}", response_model=HelpRequestDetail, responses=NOT_FOUND,
+    dependencies=AgentAllowed, tags=["help requests"],
+)
+async def get_help_request(rid: str, svc: ServicesDep) -> HelpRequestDetail:
+    return await svc.help_requests.get(rid)
+
+
+@router.post(
+    "/help-requests/{rid}/response", response_model=HelpRequestView, responses={**NOT_FOUND, **CONFLICT},
+    dependencies=SupervisorOnly, tags=["help requests"],
+)
+async def respond_to_help_request(rid: str, body: ResponseCreate, svc: ServicesDep) -> HelpRequestView:
+    """Answer a pending request (learned into the KB), or mark it unresolved."""
+    return await svc.help_requests.respond(
+        rid, answer=body.answer, topic=body.topic or None, unresolved=body.unresolved,
+        notes=body.notes or None, responder=body.answered_by or "supervisor",
+    )
+
+
+@router.post(
+    "/help-requests/{rid}/timeout", response_model=HelpRequestView, responses={**NOT_FOUND, **CONFLICT},
+    dependencies=SupervisorOnly, tags=["help requests"],
+)
+async def time_out_help_request(rid: str, svc: ServicesDep) -> HelpRequestView:
+    return await svc.help_requests.time_out(rid)
+
+
+@router.get(
+    "/knowledge-base", response_model=list[KnowledgeBaseEntryView], dependencies=AgentAllowed, tags=["knowledge base"]
+)
+async def list_knowledge_base(svc: ServicesDep) -> list[KnowledgeBaseEntryView]:
+    """Most recently updated first."""
+    return await svc.kb.list()
+
+
+@router.get("/knowledge-base/search", response_model=SearchOut, dependencies=AgentAllowed, tags=["knowledge base"])
+async def search_knowledge_base(
+    svc: ServicesDep, q: Annotated[str, Query(min_length=1, max_length=2000)]
+) -> SearchOut:
+    """`match` is set only when the answer is safe to say to a caller who asked `q`."""
+    return SearchOut.of(await svc.kb.search(q))
+
+
+@router.get(
+    "/notifications", response_model=list[DeliveryView], dependencies=SupervisorOnly, tags=["notifications"]
+)
+async def list_notifications(
+    svc: ServicesDep,
+    status: DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DeliveryView]:
+    """Notification deliveries, newest first; `status=dead` lists the ones that were given up on."""
+    return await svc.outbox.deliveries(status=status, limit=limit)
+
+
+@ops_router.get("/metrics", dependencies=SupervisorOnly, tags=["operations"])
+async def metrics() -> Response:
+    """Prometheus metrics (notification attempts by sink and outcome, among others)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

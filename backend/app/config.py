@@ -1,0 +1,74 @@
+"""Settings from the environment (and an optional `.env`); names match shared/CONTRACT.md."""
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BACKEND_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = BACKEND_DIR / "data"
+PROMPTS_DIR = BACKEND_DIR / "prompts"
+DEFAULT_KB_SEED = BACKEND_DIR / "seed" / "starter_kb.json"
+
+_DEV_PORTS = (3000, 4173, 5173, 8000, 8080)
+DEFAULT_ORIGINS = [f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in _DEV_PORTS]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = f"sqlite+aiosqlite:///{DATA_DIR / 'hitl.db'}"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    request_timeout_seconds: float = Field(default=1800, gt=0)
+    supervisor_token: str | None = None
+    agent_token: str | None = None
+
+    notify_webhook_url: str | None = None
+    notify_webhook_secret: str | None = None
+    # Delay before the first retry; later retries double it, capped at notify_retry_max_seconds.
+    notify_retry_base_seconds: float = Field(default=2.0, gt=0, le=5)
+    notify_retry_max_seconds: float = Field(default=300.0, gt=0, le=300)
+    # An event still failing this long after it was written is marked dead.
+    notify_dead_after_seconds: float = Field(default=86400.0, gt=0)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=10)
+
+    # Empty string means "load nothing"; unset means the salon's starter KB.
+    kb_seed_file: str = str(DEFAULT_KB_SEED)
+    allowed_origins: list[str] = DEFAULT_ORIGINS
+    salon_name: str = "Maple & Shear Salon"
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+
+    livekit_url: str | None = None
+    livekit_api_key: str | None = None
+    livekit_api_secret: str | None = None
+
+    @field_validator("supervisor_token", "agent_token", "notify_webhook_url", "notify_webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.supervisor_token is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def bind_is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

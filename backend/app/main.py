@@ -1,0 +1,142 @@
+"""FastAPI entry point: wires settings, database, services and background workers."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from app.api.deps import Services
+from app.api.router import ops_router, router
+from app.config import Settings, get_settings
+from app.db import Database
+from app.logs import configure_logging
+from app.services.delivery import OutboxDeliverer, RetryPolicy
+from app.services.errors import InvalidTransition, NotFound
+from app.services.expiry import ExpirySweeper
+from app.services.help_requests import HelpRequestService
+from app.services.knowledge_base import KnowledgeBase
+from app.services.notifications import Notifier
+from app.services.outbox_view import OutboxView
+from app.services.sinks import ConsoleSink, Sink, WebhookSink
+
+log = logging.getLogger(__name__)
+
+
+def build_sinks(settings: Settings) -> list[Sink]:
+    sinks: list[Sink] = [ConsoleSink()]
+    if settings.notify_webhook_url:
+        sinks.append(
+            WebhookSink(
+                settings.notify_webhook_url, settings.notify_webhook_secret, timeout=settings.notify_timeout_seconds
+            )
+        )
+    return sinks
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db = Database(settings.database_url)
+    await db.migrate()
+    kb = KnowledgeBase(db)
+    await kb.load_seed(settings.kb_seed_file)
+
+    sinks = build_sinks(settings)
+    notifier = Notifier(sinks=[s.name for s in sinks], salon_name=settings.salon_name)
+    help_requests = HelpRequestService(
+        db=db, kb=kb, notifier=notifier, timeout=timedelta(seconds=settings.request_timeout_seconds)
+    )
+    sweeper = ExpirySweeper(help_requests)
+    deliverer = OutboxDeliverer(
+        db,
+        sinks,
+        RetryPolicy(
+            base_seconds=settings.notify_retry_base_seconds,
+            max_seconds=settings.notify_retry_max_seconds,
+            dead_after=timedelta(seconds=settings.notify_dead_after_seconds),
+        ),
+    )
+    help_requests.listeners.append(lambda _kind, _rid: deliverer.wake())
+    help_requests.listeners.append(lambda _kind, _rid: sweeper.wake())
+
+    app.state.db = db
+    app.state.services = Services(help_requests=help_requests, kb=kb, outbox=OutboxView(db))
+    tasks = [asyncio.create_task(sweeper.run(), name="expiry"), *deliverer.tasks()]
+    log.info(
+        "serving with %s; request timeout %ss; sinks: %s; auth %s",
+        db.engine.url.render_as_string(hide_password=True),
+        settings.request_timeout_seconds,
+        ", ".join(s.name for s in sinks),
+        "on" if settings.auth_enabled else "off (loopback only)",
+    )
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        for sink in sinks:
+            if isinstance(sink, WebhookSink):
+                await sink.aclose()
+        await db.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_format)
+    app = FastAPI(
+        title="Frontdesk HITL",
+        summary="Human-in-the-loop backend for an AI salon receptionist",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    app.include_router(router)
+    app.include_router(ops_router)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InvalidTransition)
+    async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
+
+    @app.exception_handler(OperationalError)
+    async def _db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.get("/health", tags=["operations"])
+    async def health(request: Request) -> JSONResponse:
+        db: Database = request.app.state.db
+        try:
+            async with db.read() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # health reports any failure instead of raising it
+            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok", "database": db.engine.dialect.name})
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app
+
+
+app = create_app()

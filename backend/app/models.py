@@ -1,0 +1,193 @@
+"""Tables and the enums that name their states."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"
+
+
+class Channel(StrEnum):
+    PHONE = "phone"
+    SMS = "sms"
+    WEB = "web"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC so SQLite compares stored values as text correctly; read back aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class HelpRequest(Base):
+    __tablename__ = "help_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    customer_name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(10))
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default=RequestStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    customer_contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    transcript: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+
+    events: Mapped[list[RequestEvent]] = relationship(
+        back_populates="request", order_by="RequestEvent.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+    responses: Mapped[list[SupervisorResponse]] = relationship(
+        back_populates="request", order_by="SupervisorResponse.created_at", lazy="selectin"
+    )
+
+    __table_args__ = (
+        Index("ix_help_requests_status_expires", "status", "expires_at"),
+        Index("ix_help_requests_created", "created_at"),
+    )
+
+
+class RequestEvent(Base):
+    """One line of a request's timeline: who did what, when, in plain words."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("help_requests.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+
+    request: Mapped[HelpRequest] = relationship(back_populates="events")
+
+
+class SupervisorResponse(Base):
+    __tablename__ = "supervisor_responses"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(ForeignKey("help_requests.id", ondelete="CASCADE"), index=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    unresolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    responder: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    request: Mapped[HelpRequest] = relationship(back_populates="responses")
+
+
+class KnowledgeBaseEntry(Base):
+    __tablename__ = "knowledge_base_entries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    question: Mapped[str] = mapped_column(Text)
+    # The question folded for "is this the same question?" checks (case, spacing, punctuation).
+    normalized_question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source_request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    times_used: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index(
+            "uq_kb_active_question",
+            "normalized_question",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+        Index("ix_kb_updated", "updated_at"),
+    )
+
+
+class OutboxEvent(Base):
+    """A notification written in the same transaction as the change it reports.
+
+    `body` is the exact JSON sent to webhooks, fixed at write time so every retry is byte-identical
+    (and so is its signature)."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    type: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(20))
+    request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    message: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    deliveries: Mapped[list[OutboxDelivery]] = relationship(back_populates="event", lazy="selectin")
+
+
+class OutboxDelivery(Base):
+    """One event to one sink: sinks retry independently, so a failing one holds up no other."""
+
+    __tablename__ = "outbox_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    sink: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A claim is a lease: a deliverer that dies mid-send loses it when this passes.
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    event: Mapped[OutboxEvent] = relationship(back_populates="deliveries", lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "sink", name="uq_delivery_event_sink"),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )

@@ -1,0 +1,148 @@
+"""The outbox deliverer: every event to every sink, at least once, with backoff, across restarts."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import repository
+from app.db import Database
+from app.models import DeliveryStatus, OutboxDelivery, OutboxEvent, utcnow
+from app.services.notifications import DELIVERED_PHRASE, EventType
+from app.services.sinks import Sink
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter("hitl_notification_attempts_total", "Notification delivery attempts", ["sink", "outcome"])
+
+LEASE = timedelta(seconds=60)  # longer than any send (webhooks time out at 10 s)
+BATCH = 20
+# Another process sharing the database may write events we are not woken for.
+MAX_SLEEP_SECONDS = 5.0
+RETRY_AFTER_ERROR_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_seconds: float = 2.0
+    max_seconds: float = 300.0
+    dead_after: timedelta = timedelta(days=1)
+
+    def next_attempt(self, attempts: int, *, now: datetime, first_written: datetime) -> datetime | None:
+        """When to try again after `attempts` failures; None once the event is past saving."""
+        if now - first_written >= self.dead_after:
+            return None
+        delay = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        return now + timedelta(seconds=delay)
+
+
+class SinkWorker:
+    """Delivers one sink's share of the outbox, so a slow or failing sink holds up no other."""
+
+    def __init__(self, db: Database, sink: Sink, policy: RetryPolicy, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.sink = sink
+        self.policy = policy
+        self.clock = clock
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                if await self.deliver_due():
+                    continue
+                async with self.db.read() as session:
+                    due = await repository.next_delivery_at(session=session, sink=self.sink.name, now=self.clock())
+            except Exception:
+                log.exception("%s deliverer failed; retrying", self.sink.name)
+                await asyncio.sleep(RETRY_AFTER_ERROR_SECONDS)
+                continue
+            delay = MAX_SLEEP_SECONDS
+            if due is not None:
+                delay = min(delay, max(0.0, (due - self.clock()).total_seconds()) + 0.01)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def deliver_due(self) -> int:
+        """Claim a batch of due deliveries, send them concurrently, record each outcome; returns the count."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            claimed = await repository.claim_deliveries(
+                session=session, sink=self.sink.name, now=now, lease_until=now + LEASE, limit=BATCH
+            )
+            # Detached copies: the sends below happen outside any transaction.
+            work = [(d.id, d.attempts, d.event) for d in claimed]
+        if not work:
+            return 0
+        outcomes = await asyncio.gather(*(self._send(event) for _, _, event in work))
+        async with self.db.transaction() as session:
+            for (delivery_id, attempts, _event), error in zip(work, outcomes, strict=True):
+                delivery = await repository.get_delivery(session=session, delivery_id=delivery_id)
+                if delivery is not None:
+                    await self._record(session, delivery, attempts, error)
+        return len(work)
+
+    async def _send(self, event: OutboxEvent) -> str | None:
+        try:
+            await self.sink.send(event)
+        except Exception as exc:  # any failure is retried; the reason is kept for supervisors
+            return f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
+        return None
+
+    async def _record(self, session: AsyncSession, delivery: OutboxDelivery, attempts: int, error: str | None) -> None:
+        now = self.clock()
+        event = delivery.event
+        request = (
+            await repository.get_request(session=session, rid=event.request_id) if event.request_id else None
+        )
+        delivery.locked_until = None
+        if error is None:
+            delivery.status, delivery.delivered_at, delivery.last_error = DeliveryStatus.DELIVERED, now, None
+            DELIVERIES.labels(self.sink.name, "delivered").inc()
+            if request is not None:
+                repository.add_timeline(
+                    request=request, at=now, kind="notified", actor=self.sink.name,
+                    message=f"{DELIVERED_PHRASE[EventType(event.type)]} via {self.sink.name}",
+                )
+            return
+        delivery.last_error = error
+        retry_at = self.policy.next_attempt(attempts, now=now, first_written=event.created_at)
+        if retry_at is not None:
+            delivery.next_attempt_at = retry_at
+            DELIVERIES.labels(self.sink.name, "failed").inc()
+            log.warning("%s delivery of %s failed (attempt %d, %s); retry at %s",
+                        self.sink.name, event.id, attempts, error, retry_at.isoformat(timespec="seconds"))
+            return
+        delivery.status = DeliveryStatus.DEAD
+        DELIVERIES.labels(self.sink.name, "dead").inc()
+        log.error("%s delivery of %s is dead after %d attempts: %s", self.sink.name, event.id, attempts, error)
+        if request is not None:
+            repository.add_timeline(
+                request=request, at=now, kind="notify_dead", actor=self.sink.name,
+                message=f"Gave up on {event.type} via {self.sink.name} after {attempts} attempts: {error}",
+            )
+
+
+class OutboxDeliverer:
+    def __init__(
+        self, db: Database, sinks: Sequence[Sink], policy: RetryPolicy, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.workers = [SinkWorker(db, sink, policy, clock) for sink in sinks]
+
+    def wake(self) -> None:
+        for worker in self.workers:
+            worker.wake()
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(w.run(), name=f"deliver-{w.sink.name}") for w in self.workers]

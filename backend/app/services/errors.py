@@ -1,0 +1,21 @@
+"""Domain errors; the API maps each to an HTTP status in one place (app/main.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    pass
+
+
+class NotFound(DomainError):
+    def __init__(self, kind: str, ident: str) -> None:
+        super().__init__(f"{kind} {ident} not found")
+
+
+class InvalidTransition(DomainError):
+    """The request already left `pending`; `current` is its state now, so a client can show who won."""
+
+    def __init__(self, rid: str, status: str, current: dict[str, Any]) -> None:
+        super().__init__(f"help request {rid} is already {status}")
+        self.current = current

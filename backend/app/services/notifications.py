@@ -1,0 +1,79 @@
+"""What each state change tells whom: the outbox rows written inside the change's transaction."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import repository
+from app.models import HelpRequest, OutboxEvent, new_id
+from app.services.snapshots import HelpRequestView
+
+
+class EventType(StrEnum):
+    CREATED = "help_request.created"
+    RESOLVED = "help_request.resolved"
+    UNRESOLVED = "help_request.unresolved"
+
+
+RECIPIENT = {EventType.CREATED: "supervisor", EventType.RESOLVED: "customer", EventType.UNRESOLVED: "customer"}
+
+# How the timeline says that a sink carried an event.
+DELIVERED_PHRASE = {
+    EventType.CREATED: "Supervisor notified",
+    EventType.RESOLVED: "Follow-up with the answer sent to the customer",
+    EventType.UNRESOLVED: "Customer told no answer was found yet",
+}
+
+
+def _quoted(question: str, limit: int = 200) -> str:
+    text = " ".join(question.split())
+    return f'"{text if len(text) <= limit else text[: limit - 1] + "…"}"'
+
+
+def compose_message(kind: EventType, req: HelpRequest, salon_name: str) -> str:
+    if kind is EventType.CREATED:
+        contact = f", contact {req.customer_contact}" if req.customer_contact else ""
+        return (
+            f"{req.customer_name} asked {_quoted(req.question)} (via {req.channel}{contact}). "
+            f"Please answer before {req.expires_at:%H:%M} UTC. Request {req.id}."
+        )
+    if kind is EventType.RESOLVED:
+        return (
+            f"Hi {req.customer_name}, this is {salon_name} following up on your question "
+            f"{_quoted(req.question)}: {req.answer}"
+        )
+    return (
+        f"Hi {req.customer_name}, this is {salon_name}. We're sorry: we haven't found an answer to "
+        f"your question {_quoted(req.question)} yet. Please call us again and we'll do our best to help."
+    )
+
+
+class Notifier:
+    """Writes notification events into the outbox, one delivery per configured sink."""
+
+    def __init__(self, *, sinks: Sequence[str], salon_name: str) -> None:
+        self.sinks = tuple(sinks)
+        self.salon_name = salon_name
+
+    def record(self, *, session: AsyncSession, kind: EventType, request: HelpRequest, now: datetime) -> OutboxEvent:
+        message = compose_message(kind, request, self.salon_name)
+        event = OutboxEvent(
+            id=new_id(), type=kind, recipient=RECIPIENT[kind], request_id=request.id, message=message, created_at=now
+        )
+        event.body = json.dumps(
+            {
+                "id": event.id,
+                "type": kind.value,
+                "created_at": now.isoformat(),
+                "recipient": event.recipient,
+                "message": message,
+                "request": HelpRequestView.of(request).model_dump(mode="json"),
+            },
+            ensure_ascii=False,
+        )
+        repository.add_outbox_event(session=session, event=event, sinks=self.sinks)
+        return event
