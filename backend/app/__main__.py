@@ -4,12 +4,18 @@ from __future__ import annotations
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from app.config import get_settings
 
 
 def main() -> int:
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"invalid settings: {problems}", file=sys.stderr)
+        return 2
     if not settings.auth_enabled and not settings.bind_is_loopback():
         print(
             f"refusing to listen on {settings.host}: SUPERVISOR_TOKEN is not set, so anyone who can reach "

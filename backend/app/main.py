@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
@@ -18,9 +18,10 @@ from app.api.router import ops_router, router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.logs import configure_logging
-from app.services.delivery import OutboxDeliverer, RetryPolicy
+from app.services.delivery import RetryPolicy, build_workers
 from app.services.errors import InvalidTransition, NotFound
 from app.services.expiry import ExpirySweeper
+from app.services.loops import WakeableLoop, stop_loops
 from app.services.help_requests import HelpRequestService
 from app.services.knowledge_base import KnowledgeBase
 from app.services.notifications import Notifier
@@ -55,7 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db=db, kb=kb, notifier=notifier, timeout=timedelta(seconds=settings.request_timeout_seconds)
     )
     sweeper = ExpirySweeper(help_requests)
-    deliverer = OutboxDeliverer(
+    deliverers = build_workers(
         db,
         sinks,
         RetryPolicy(
@@ -64,12 +65,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             dead_after=timedelta(seconds=settings.notify_dead_after_seconds),
         ),
     )
-    help_requests.listeners.append(lambda _kind, _rid: deliverer.wake())
-    help_requests.listeners.append(lambda _kind, _rid: sweeper.wake())
+    loops: list[WakeableLoop] = [sweeper, *deliverers]
+    for loop in loops:
+        help_requests.listeners.append(lambda _kind, _rid, loop=loop: loop.wake())
 
     app.state.db = db
     app.state.services = Services(help_requests=help_requests, kb=kb, outbox=OutboxView(db))
-    tasks = [asyncio.create_task(sweeper.run(), name="expiry"), *deliverer.tasks()]
+    tasks = [asyncio.create_task(loop.run(), name=type(loop).__name__) for loop in loops]
     log.info(
         "serving with %s; request timeout %ss; sinks: %s; auth %s",
         db.engine.url.render_as_string(hide_password=True),
@@ -80,11 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with suppress(asyncio.CancelledError):
-                await task
+        await stop_loops(loops, tasks)
         for sink in sinks:
             if isinstance(sink, WebhookSink):
                 await sink.aclose()

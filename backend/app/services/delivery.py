@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import DeliveryStatus, OutboxDelivery, OutboxEvent, utcnow
+from app.services.loops import WakeableLoop, seconds_until
 from app.services.notifications import DELIVERED_PHRASE, EventType
 from app.services.sinks import Sink
 
@@ -22,9 +23,6 @@ DELIVERIES = Counter("hitl_notification_attempts_total", "Notification delivery 
 
 LEASE = timedelta(seconds=60)  # longer than any send (webhooks time out at 10 s)
 BATCH = 20
-# Another process sharing the database may write events we are not woken for.
-MAX_SLEEP_SECONDS = 5.0
-RETRY_AFTER_ERROR_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,38 +39,24 @@ class RetryPolicy:
         return now + timedelta(seconds=delay)
 
 
-class SinkWorker:
+class SinkWorker(WakeableLoop):
     """Delivers one sink's share of the outbox, so a slow or failing sink holds up no other."""
 
+    max_sleep = 5.0
+
     def __init__(self, db: Database, sink: Sink, policy: RetryPolicy, clock: Callable[[], datetime]) -> None:
+        super().__init__()
         self.db = db
         self.sink = sink
         self.policy = policy
         self.clock = clock
-        self._wake = asyncio.Event()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                if await self.deliver_due():
-                    continue
-                async with self.db.read() as session:
-                    due = await repository.next_delivery_at(session=session, sink=self.sink.name, now=self.clock())
-            except Exception:
-                log.exception("%s deliverer failed; retrying", self.sink.name)
-                await asyncio.sleep(RETRY_AFTER_ERROR_SECONDS)
-                continue
-            delay = MAX_SLEEP_SECONDS
-            if due is not None:
-                delay = min(delay, max(0.0, (due - self.clock()).total_seconds()) + 0.01)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+    async def step(self) -> float | None:
+        if await self.deliver_due():
+            return 0
+        async with self.db.read() as session:
+            due = await repository.next_delivery_at(session=session, sink=self.sink.name, now=self.clock())
+        return seconds_until(due, self.clock())
 
     async def deliver_due(self) -> int:
         """Claim a batch of due deliveries, send them concurrently, record each outcome; returns the count."""
@@ -134,15 +118,7 @@ class SinkWorker:
             )
 
 
-class OutboxDeliverer:
-    def __init__(
-        self, db: Database, sinks: Sequence[Sink], policy: RetryPolicy, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self.workers = [SinkWorker(db, sink, policy, clock) for sink in sinks]
-
-    def wake(self) -> None:
-        for worker in self.workers:
-            worker.wake()
-
-    def tasks(self) -> list[asyncio.Task[None]]:
-        return [asyncio.create_task(w.run(), name=f"deliver-{w.sink.name}") for w in self.workers]
+def build_workers(
+    db: Database, sinks: Sequence[Sink], policy: RetryPolicy, clock: Callable[[], datetime] = utcnow
+) -> list[SinkWorker]:
+    return [SinkWorker(db, sink, policy, clock) for sink in sinks]

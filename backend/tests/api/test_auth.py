@@ -1,0 +1,111 @@
+"""Bearer tokens per role (shared/CONTRACT.md, Auth) and the refusal to serve openly without them."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.config import BACKEND_DIR, Settings
+from tests.support import make_settings, request_body, running_app
+
+SUP, AGENT = "sup-7f3a", "agt-91bc"
+
+
+@pytest.fixture
+async def secured(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(make_settings(sqlite_url, supervisor_token=SUP, agent_token=AGENT)) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+SUPERVISOR_ONLY = [
+    ("GET", "/api/help-requests", None),
+    ("POST", "/api/help-requests/{rid}/response", {"answer": "Yes."}),
+    ("POST", "/api/help-requests/{rid}/timeout", None),
+    ("GET", "/api/notifications", None),
+    ("GET", "/metrics", None),
+]
+AGENT_ALLOWED = [
+    ("POST", "/api/help-requests", request_body()),
+    ("GET", "/api/help-requests/{rid}", None),
+    ("GET", "/api/knowledge-base", None),
+    ("GET", "/api/knowledge-base/search?q=perms", None),
+]
+
+
+async def _pending_id(client: httpx.AsyncClient) -> str:
+    return (await client.post("/api/help-requests", json=request_body(), headers=bearer(SUP))).json()["id"]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY + AGENT_ALLOWED)
+@pytest.mark.parametrize("headers", [{}, bearer("wrong"), {"Authorization": SUP}, {"Authorization": "Basic abc"}])
+async def test_no_valid_token_is_401(secured: httpx.AsyncClient, method: str, path: str, body: dict | None, headers: dict) -> None:
+    rid = await _pending_id(secured)
+    response = await secured.request(method, path.format(rid=rid), json=body, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY)
+async def test_agent_token_is_403_on_supervisor_endpoints(secured: httpx.AsyncClient, method: str, path: str, body: dict | None) -> None:
+    rid = await _pending_id(secured)
+    response = await secured.request(method, path.format(rid=rid), json=body, headers=bearer(AGENT))
+    assert response.status_code == 403
+    detail = (await secured.get(f"/api/help-requests/{rid}", headers=bearer(SUP))).json()
+    assert detail["status"] == "pending", "a refused call must change nothing"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), AGENT_ALLOWED)
+@pytest.mark.parametrize("token", [AGENT, SUP])
+async def test_agent_endpoints_open_to_both_tokens(secured: httpx.AsyncClient, method: str, path: str, body: dict | None, token: str) -> None:
+    rid = await _pending_id(secured)
+    response = await secured.request(method, path.format(rid=rid), json=body, headers=bearer(token))
+    assert response.status_code in (200, 201)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY)
+async def test_supervisor_token_opens_everything(secured: httpx.AsyncClient, method: str, path: str, body: dict | None) -> None:
+    rid = await _pending_id(secured)
+    response = await secured.request(method, path.format(rid=rid), json=body, headers=bearer(SUP))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json"])
+async def test_public_paths_need_no_token(secured: httpx.AsyncClient, path: str) -> None:
+    assert (await secured.get(path)).status_code == 200
+
+
+async def test_agent_token_without_supervisor_token_leaves_auth_off(sqlite_url: str) -> None:
+    async with running_app(make_settings(sqlite_url, agent_token=AGENT)) as client:
+        assert (await client.get("/api/help-requests")).status_code == 200
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
+                                                ("0.0.0.0", False), ("192.168.1.5", False), ("salon.example", False)])
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert Settings(_env_file=None, host=host).bind_is_loopback() is loopback
+
+
+def test_server_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("SUPERVISOR_TOKEN", "AGENT_TOKEN")}
+    env.update(HOST="0.0.0.0", PORT="8123", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / uuid.uuid4().hex}.db")
+    proc = subprocess.run([sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "SUPERVISOR_TOKEN" in proc.stderr
+
+
+def test_invalid_settings_are_named_not_dumped(tmp_path: Path) -> None:
+    env = dict(os.environ, PORT="0", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    proc = subprocess.run([sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("invalid settings: PORT")
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,68 @@
+"""Answering races: exactly one winner, whatever the concurrency, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+import httpx
+
+from app.models import OutboxEvent, SupervisorResponse
+from tests.support import make_settings, request_body, running_app
+
+
+async def _count(client: httpx.AsyncClient, model: type, **where: object) -> int:
+    from sqlalchemy import func, select
+
+    db = client.app.state.db  # type: ignore[attr-defined]
+    async with db.read() as session:
+        stmt = select(func.count()).select_from(model).filter_by(**where)
+        return (await session.execute(stmt)).scalar_one()
+
+
+async def test_twelve_simultaneous_answers_give_one_winner(database_url: str) -> None:
+    async with running_app(make_settings(database_url)) as client:
+        req = (await client.post("/api/help-requests", json=request_body())).json()
+        responses = await asyncio.gather(
+            *(
+                client.post(f"/api/help-requests/{req['id']}/response", json={"answer": f"Yes, $180 (v{i})."})
+                for i in range(12)
+            )
+        )
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [200] + [409] * 11
+        winner = next(r.json() for r in responses if r.status_code == 200)
+
+        kb = (await client.get("/api/knowledge-base")).json()
+        assert [(e["answer"], e["source_request_id"]) for e in kb] == [(winner["answer"], req["id"])]
+        assert await _count(client, SupervisorResponse, request_id=req["id"]) == 1
+        assert await _count(client, OutboxEvent, request_id=req["id"], type="help_request.resolved") == 1
+
+
+async def test_answers_racing_through_two_app_instances_on_one_database(postgres_url: str) -> None:
+    """Two app instances (two connection pools, as two API processes would have) share PostgreSQL."""
+    async with AsyncExitStack() as stack:
+        apps = [await stack.enter_async_context(running_app(make_settings(postgres_url))) for _ in range(2)]
+        req = (await apps[0].post("/api/help-requests", json=request_body())).json()
+        responses = await asyncio.gather(
+            *(
+                apps[i % 2].post(f"/api/help-requests/{req['id']}/response", json={"answer": f"v{i}"})
+                for i in range(12)
+            ),
+            apps[1].post(f"/api/help-requests/{req['id']}/timeout"),
+        )
+        assert sorted(r.status_code for r in responses) == [200] + [409] * 12
+        final = (await apps[1].get(f"/api/help-requests/{req['id']}")).json()
+        assert len(final["responses"]) <= 1
+        expected_kb = 1 if final["status"] == "resolved" else 0
+        assert len((await apps[0].get("/api/knowledge-base")).json()) == expected_kb
+
+
+async def test_same_question_answered_concurrently_for_two_requests_keeps_one_kb_entry(database_url: str) -> None:
+    async with running_app(make_settings(database_url)) as client:
+        ids = [(await client.post("/api/help-requests", json=request_body())).json()["id"] for _ in range(6)]
+        responses = await asyncio.gather(
+            *(client.post(f"/api/help-requests/{rid}/response", json={"answer": f"A{n}"}) for n, rid in enumerate(ids))
+        )
+        assert {r.status_code for r in responses} == {200}
+        kb = (await client.get("/api/knowledge-base")).json()
+        assert len(kb) == 1

@@ -1,0 +1,136 @@
+"""Notification outbox: every event to every sink, at least once, signed, retried, never blocking."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from app.services.delivery import RetryPolicy
+from tests.support import WebhookReceiver, eventually, make_settings, request_body, running_app
+
+SECRET = "s3cret-key"
+
+
+def valid_signature(raw: bytes, signature: str | None) -> bool:
+    expected = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    return signature is not None and hmac.compare_digest(expected, signature)
+
+
+async def test_refused_webhook_is_retried_under_the_same_event_id_with_a_valid_signature(database_url: str) -> None:
+    hook = WebhookReceiver(refuse=lambda d, seen: not any(s.event_id == d.event_id for s in seen))
+    settings = make_settings(database_url, notify_webhook_url=hook.url, notify_webhook_secret=SECRET)
+    try:
+        async with running_app(settings) as client:
+            req = (await client.post("/api/help-requests", json=request_body())).json()
+
+            async def accepted() -> list:
+                return hook.accepted("help_request.created")
+
+            [delivery] = await eventually(accepted, timeout=6)
+            attempts = [d for d in hook.deliveries if d.event_id == delivery.event_id]
+            assert [a.status for a in attempts] == [503, 200]
+            assert attempts[0].raw == attempts[1].raw, "a retry must resend the same body"
+            assert attempts[1].at - attempts[0].at < 5, "first retry within 5 s"
+            assert all(valid_signature(a.raw, a.signature) for a in attempts)
+
+            body = delivery.body
+            assert body["id"] == delivery.event_id
+            assert body["recipient"] == "supervisor"
+            assert "balayage" in body["message"]
+            assert body["request"]["id"] == req["id"] and body["request"]["status"] == "pending"
+            assert datetime.fromisoformat(body["created_at"]).utcoffset() == timedelta(0)
+
+            async def timeline_says_notified() -> bool:
+                detail = (await client.get(f"/api/help-requests/{req['id']}")).json()
+                return any(h["message"] == "Supervisor notified via webhook" for h in detail["history"])
+
+            await eventually(timeline_says_notified)
+    finally:
+        hook.close()
+
+
+async def test_answer_and_unresolved_reach_the_customer(sqlite_url: str, webhook: WebhookReceiver) -> None:
+    settings = make_settings(sqlite_url, notify_webhook_url=webhook.url)
+    async with running_app(settings) as client:
+        answered = (await client.post("/api/help-requests", json=request_body(customer_name="Ana"))).json()
+        dropped = (await client.post("/api/help-requests", json=request_body(customer_name="Bo"))).json()
+        await client.post(f"/api/help-requests/{answered['id']}/response", json={"answer": "Yes! Balayage is $220."})
+        await client.post(f"/api/help-requests/{dropped['id']}/timeout")
+
+        async def customer_events() -> dict:
+            events = {d.body["request"]["id"]: d.body for d in webhook.accepted() if d.body["recipient"] == "customer"}
+            return events if len(events) == 2 else {}
+
+        events = await eventually(customer_events)
+        resolved, unresolved = events[answered["id"]], events[dropped["id"]]
+        assert resolved["type"] == "help_request.resolved"
+        assert "$220" in resolved["message"] and "Ana" in resolved["message"]
+        assert resolved["request"]["status"] == "resolved" and resolved["request"]["answer"] == "Yes! Balayage is $220."
+        assert unresolved["type"] == "help_request.unresolved"
+        assert "balayage" in unresolved["message"].lower() and "Bo" in unresolved["message"]
+        assert webhook.signature_header_absent()
+
+
+async def test_a_failing_webhook_blocks_neither_the_api_nor_the_console(sqlite_url: str) -> None:
+    hook = WebhookReceiver(refuse=lambda _d, _seen: True)
+    settings = make_settings(sqlite_url, notify_webhook_url=hook.url)
+    try:
+        async with running_app(settings) as client:
+            started = time.monotonic()
+            ids = [(await client.post("/api/help-requests", json=request_body())).json()["id"] for _ in range(5)]
+            assert time.monotonic() - started < 2
+
+            async def console_done() -> bool:
+                rows = (await client.get("/api/notifications")).json()
+                console = [r for r in rows if r["sink"] == "console" and r["request_id"] in ids]
+                return len(console) == 5 and all(r["status"] == "delivered" for r in console)
+
+            await eventually(console_done)
+            await eventually(lambda: len(hook.deliveries) >= 10, timeout=5)
+            rows = (await client.get("/api/notifications", params={"status": "pending"})).json()
+            webhook_rows = [r for r in rows if r["sink"] == "webhook"]
+            assert len(webhook_rows) == 5
+            assert all(r["attempts"] >= 1 and r["last_error"] == "DeliveryFailed: HTTP 503" for r in webhook_rows)
+    finally:
+        hook.close()
+
+
+async def test_an_event_failing_past_its_lifetime_is_marked_dead_and_shown(sqlite_url: str) -> None:
+    hook = WebhookReceiver(refuse=lambda _d, _seen: True)
+    settings = make_settings(sqlite_url, notify_webhook_url=hook.url, notify_dead_after_seconds=0.5)
+    try:
+        async with running_app(settings) as client:
+            req = (await client.post("/api/help-requests", json=request_body())).json()
+
+            async def dead() -> list:
+                return (await client.get("/api/notifications", params={"status": "dead"})).json()
+
+            [row] = await eventually(dead, timeout=5)
+            assert row["request_id"] == req["id"] and row["sink"] == "webhook"
+            detail = (await client.get(f"/api/help-requests/{req['id']}")).json()
+            assert any(h["message"].startswith("Gave up on help_request.created via webhook") for h in detail["history"])
+            metrics = (await client.get("/metrics")).text
+            assert 'hitl_notification_attempts_total{outcome="dead",sink="webhook"}' in metrics
+    finally:
+        hook.close()
+
+
+def test_retry_policy_backs_off_exponentially_then_gives_up() -> None:
+    policy = RetryPolicy(base_seconds=2, max_seconds=300, dead_after=timedelta(days=1))
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    delays = [
+        (policy.next_attempt(n, now=start, first_written=start) - start).total_seconds()  # type: ignore[operator]
+        for n in range(1, 12)
+    ]
+    assert delays[:5] == [2, 4, 8, 16, 32]
+    assert delays[-1] == 300 and max(delays) == 300
+    assert policy.next_attempt(3, now=start + timedelta(days=1), first_written=start) is None
+
+
+@pytest.mark.parametrize("base", [0, 6])
+def test_retry_base_setting_is_bounded(base: float, sqlite_url: str) -> None:
+    with pytest.raises(ValueError):
+        make_settings(sqlite_url, notify_retry_base_seconds=base)

@@ -1,0 +1,124 @@
+"""Test helpers: running apps, a webhook receiver, polling."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from app.config import Settings
+from app.main import create_app
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings isolated from the developer's environment and `.env`."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kb_seed_file": "",
+        "supervisor_token": None,
+        "agent_token": None,
+        "notify_webhook_url": None,
+        "notify_webhook_secret": None,
+        "notify_retry_base_seconds": 0.2,
+        "request_timeout_seconds": 1800,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 5.0, step: float = 0.05) -> Any:
+    """Poll `check` (sync or async) until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value or time.monotonic() > deadline:
+            assert value, f"condition not met within {timeout}s (last value: {value!r})"
+            return value
+        await asyncio.sleep(step)
+
+
+@dataclass
+class Delivery:
+    event_id: str | None
+    signature: str | None
+    raw: bytes
+    status: int
+    at: float
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return json.loads(self.raw)
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP endpoint; answers 503 while not `accepting` or when `refuse` says so."""
+
+    refuse: Callable[[Delivery, list[Delivery]], bool] = lambda _d, _seen: False
+    accepting: bool = True
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        receiver = self
+        lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                d = Delivery(self.headers.get("X-Event-Id"), self.headers.get("X-Signature"), raw, 200, time.time())
+                with lock:
+                    if not receiver.accepting or receiver.refuse(d, list(receiver.deliveries)):
+                        d.status = 503
+                    receiver.deliveries.append(d)
+                self.send_response(d.status)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def accepted(self, type_: str | None = None) -> list[Delivery]:
+        return [d for d in self.deliveries if d.status < 300 and (type_ is None or d.body["type"] == type_)]
+
+    def signature_header_absent(self) -> bool:
+        return all(d.signature is None for d in self.deliveries)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def request_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "customer_name": "Ana",
+        "question": "Do you do balayage?",
+        "channel": "phone",
+        "customer_contact": "+14155550101",
+    }
+    body.update(overrides)
+    return body
