@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.models import Channel
 from app.services.knowledge_base import SearchResult
@@ -23,15 +23,33 @@ __all__ = [
     "SearchOut",
 ]
 
-Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Long = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
+
+def _bounded(min_length: int, max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+
+
+Question = Annotated[str, _bounded(1, 2000), NoNul]
+Name = Annotated[str, _bounded(1, 200), NoNul]
+Contact = Annotated[str, _bounded(0, 200), NoNul]
+Label = Annotated[str, _bounded(1, 100), NoNul]
+Topic = Annotated[str, _bounded(0, 100), NoNul]
+Long = Annotated[str, _bounded(0, 4000), NoNul]
 
 
 class TranscriptIn(BaseModel):
-    role: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-    text: Annotated[str, StringConstraints(max_length=4000)]
+    role: Annotated[str, _bounded(1, 40), NoNul]
+    text: Annotated[str, StringConstraints(max_length=4000), NoNul]
 
 
 class HelpRequestCreate(BaseModel):
@@ -41,7 +59,7 @@ class HelpRequestCreate(BaseModel):
     customer_name: Name
     question: Question
     channel: Channel = Channel.PHONE
-    customer_contact: Short | None = None
+    customer_contact: Contact | None = None
     notes: Long | None = None
     transcript: list[TranscriptIn] = Field(default_factory=list, max_length=500)
 
@@ -50,10 +68,10 @@ class ResponseCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     answer: Long | None = None
-    topic: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+    topic: Topic | None = None
     unresolved: bool = False
     notes: Long | None = None
-    answered_by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = Field(
+    answered_by: Label | None = Field(
         default=None, description="Who answered, for the audit trail (defaults to 'supervisor')."
     )
 

@@ -52,6 +52,8 @@ async def test_channel_defaults_to_phone_and_unknown_fields_are_ignored(client: 
         ("contact over 200 characters", request_body(customer_contact="1" * 201)),
         ("transcript line without text", request_body(transcript=[{"role": "caller"}])),
         ("question not a string", request_body(question=["a"])),
+        ("NUL in the question", request_body(question="Hi\x00?")),
+        ("NUL in the transcript", request_body(transcript=[{"role": "caller", "text": "a\x00"}])),
     ],
 )
 async def test_create_rejects_bad_input_with_422(client: httpx.AsyncClient, label: str, body: dict) -> None:
@@ -158,7 +160,11 @@ async def test_unresolved_response_writes_no_kb_and_needs_no_answer(client: http
     assert detail["responses"][0]["notes"] == "ask the owner"
 
 
-@pytest.mark.parametrize("body", [{"answer": ""}, {"answer": "   "}, {}, {"answer": "x" * 4001}, {"unresolved": "maybe"}])
+@pytest.mark.parametrize(
+    "body",
+    [{"answer": ""}, {"answer": "   "}, {}, {"answer": "x" * 4001}, {"unresolved": "maybe"},
+     {"answer": "Yes", "topic": "t" * 101}, {"answer": "Yes\x00"}],
+)
 async def test_response_rejects_bad_input_with_422(client: httpx.AsyncClient, body: dict) -> None:
     req = await create(client)
     response = await client.post(f"/api/help-requests/{req['id']}/response", json=body)
