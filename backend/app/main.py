@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import lru_cache
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -19,11 +20,14 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.logs import configure_logging
 from app.services.delivery import RetryPolicy, build_workers
-from app.services.errors import InvalidTransition, NotFound
+from app.services.errors import Conflict, InvalidTransition, NotFound
 from app.services.expiry import ExpirySweeper
 from app.services.loops import WakeableLoop, stop_loops
 from app.services.help_requests import HelpRequestService
+from app.services.embeddings import Embedder, load_embedder
 from app.services.knowledge_base import KnowledgeBase
+from app.services.lexicon import load_lexicon
+from app.services.llm_verifier import LLMVerifier, OpenAICompatibleJudge
 from app.services.notifications import Notifier
 from app.services.outbox_view import OutboxView
 from app.services.sinks import ConsoleSink, Sink, WebhookSink
@@ -42,18 +46,42 @@ def build_sinks(settings: Settings) -> list[Sink]:
     return sinks
 
 
+@lru_cache(maxsize=1)
+def shared_embedder() -> Embedder | None:
+    """The model is ~90 MB of weights: loaded once per process, shared by every app instance."""
+    return load_embedder()
+
+
+def build_judge(settings: Settings) -> OpenAICompatibleJudge | None:
+    if not settings.llm_base_url:
+        return None
+    return OpenAICompatibleJudge(
+        base_url=settings.llm_base_url, api_key=settings.llm_api_key, model=settings.llm_model,
+        timeout=settings.llm_timeout_seconds,
+    )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     db = Database(settings.database_url)
     await db.migrate()
-    kb = KnowledgeBase(db)
+    judge = build_judge(settings)
+    kb = KnowledgeBase(
+        db,
+        lexicon=load_lexicon(settings.kb_lexicon_file),
+        embedder=shared_embedder(),
+        verifier=LLMVerifier(judge) if judge else None,
+    )
     await kb.load_seed(settings.kb_seed_file)
+    await kb.backfill_embeddings()
+    await kb.sync()
 
     sinks = build_sinks(settings)
     notifier = Notifier(sinks=[s.name for s in sinks], salon_name=settings.salon_name)
     help_requests = HelpRequestService(
-        db=db, kb=kb, notifier=notifier, timeout=timedelta(seconds=settings.request_timeout_seconds)
+        db=db, kb=kb, notifier=notifier, timeout=timedelta(seconds=settings.request_timeout_seconds),
+        merge_duplicates=settings.merge_duplicates,
     )
     sweeper = ExpirySweeper(help_requests)
     deliverers = build_workers(
@@ -73,11 +101,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.services = Services(help_requests=help_requests, kb=kb, outbox=OutboxView(db))
     tasks = [asyncio.create_task(loop.run(), name=type(loop).__name__) for loop in loops]
     log.info(
-        "serving with %s; request timeout %ss; sinks: %s; auth %s",
+        "serving with %s; request timeout %ss; sinks: %s; auth %s; KB search %s (%d entries)%s",
         db.engine.url.render_as_string(hide_password=True),
         settings.request_timeout_seconds,
         ", ".join(s.name for s in sinks),
         "on" if settings.auth_enabled else "off (loopback only)",
+        kb.mode,
+        len(kb.index),
+        ", LLM verifier on" if judge else "",
     )
     try:
         yield
@@ -86,6 +117,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for sink in sinks:
             if isinstance(sink, WebhookSink):
                 await sink.aclose()
+        if judge:
+            await judge.aclose()
         await db.dispose()
 
 
@@ -111,6 +144,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
+    @app.exception_handler(Conflict)
+    async def _clash(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
     @app.exception_handler(InvalidTransition)
     async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
@@ -128,7 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await session.execute(text("SELECT 1"))
         except Exception as exc:  # health reports any failure instead of raising it
             return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
-        return JSONResponse({"status": "ok", "database": db.engine.dialect.name})
+        kb: KnowledgeBase = request.app.state.services.kb
+        return JSONResponse({"status": "ok", "database": db.engine.dialect.name, "kb_search": kb.mode})
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

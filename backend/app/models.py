@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -75,12 +75,21 @@ class HelpRequest(Base):
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     customer_contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
     transcript: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # Another caller's pending request with the same question: one answer resolves both.
+    attached_to: Mapped[str | None] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    # float32 sentence embedding of `question`, for finding pending duplicates.
+    question_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
 
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request", order_by="RequestEvent.id", lazy="selectin", cascade="all, delete-orphan"
     )
     responses: Mapped[list[SupervisorResponse]] = relationship(
         back_populates="request", order_by="SupervisorResponse.created_at", lazy="selectin"
+    )
+    attachments: Mapped[list[HelpRequest]] = relationship(
+        foreign_keys=[attached_to], order_by="HelpRequest.created_at", lazy="selectin", join_depth=1
     )
 
     __table_args__ = (
@@ -135,6 +144,13 @@ class KnowledgeBaseEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     times_used: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # float32 sentence embeddings of the question, and of question + answer; written with the entry.
+    question_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    qa_embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    embedding_model: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # KnowledgeBaseState.revision at this entry's last write: search indexes catch up by it.
+    revision: Mapped[int] = mapped_column(Integer, default=0, index=True)
 
     __table_args__ = (
         Index(
@@ -146,6 +162,32 @@ class KnowledgeBaseEntry(Base):
         ),
         Index("ix_kb_updated", "updated_at"),
     )
+
+
+class KnowledgeBaseState(Base):
+    """One row. Every KB write bumps `revision` in its transaction; the row lock orders the writers,
+    so an index that has seen revision R has seen every entry written up to R."""
+
+    __tablename__ = "knowledge_base_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KnowledgeBaseChange(Base):
+    """The audit trail of KB entries: who created, learned, edited or retired what, when."""
+
+    __tablename__ = "knowledge_base_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("knowledge_base_entries.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    source_request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class OutboxEvent(Base):

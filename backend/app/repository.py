@@ -8,11 +8,14 @@ from typing import Any
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from app.models import (
     DeliveryStatus,
     HelpRequest,
+    KnowledgeBaseChange,
     KnowledgeBaseEntry,
+    KnowledgeBaseState,
     OutboxDelivery,
     OutboxEvent,
     RequestEvent,
@@ -58,6 +61,22 @@ async def leave_pending(
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+async def pending_questions(*, session: AsyncSession) -> Sequence[Any]:
+    """Pending requests that head a group (attached to none), with their question embeddings."""
+    stmt = select(HelpRequest.id, HelpRequest.question, HelpRequest.question_embedding).where(
+        HelpRequest.status == RequestStatus.PENDING, HelpRequest.attached_to.is_(None)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def pending_group_ids(*, session: AsyncSession, root: str) -> Sequence[str]:
+    """Pending requests of a group: its head and those attached to it."""
+    stmt = select(HelpRequest.id).where(
+        HelpRequest.status == RequestStatus.PENDING, or_(HelpRequest.id == root, HelpRequest.attached_to == root)
+    ).order_by(HelpRequest.created_at)
+    return (await session.scalars(stmt)).all()
+
+
 async def overdue_request_ids(*, session: AsyncSession, now: datetime) -> Sequence[str]:
     stmt = select(HelpRequest.id).where(
         HelpRequest.status == RequestStatus.PENDING, HelpRequest.expires_at <= now
@@ -78,13 +97,29 @@ def add_timeline(*, request: HelpRequest, at: datetime, kind: str, actor: str, m
 # --- knowledge base ------------------------------------------------------------------------
 
 
-async def list_entries(*, session: AsyncSession) -> Sequence[KnowledgeBaseEntry]:
-    stmt = (
-        select(KnowledgeBaseEntry)
-        .where(KnowledgeBaseEntry.retired_at.is_(None))
-        .order_by(KnowledgeBaseEntry.updated_at.desc(), KnowledgeBaseEntry.id)
-    )
+async def list_entries(*, session: AsyncSession, include_retired: bool = False) -> Sequence[KnowledgeBaseEntry]:
+    stmt = select(KnowledgeBaseEntry).order_by(KnowledgeBaseEntry.updated_at.desc(), KnowledgeBaseEntry.id)
+    if not include_retired:
+        stmt = stmt.where(KnowledgeBaseEntry.retired_at.is_(None))
     return (await session.scalars(stmt)).all()
+
+
+async def get_entry(*, session: AsyncSession, entry_id: str) -> KnowledgeBaseEntry | None:
+    return await session.get(KnowledgeBaseEntry, entry_id)
+
+
+async def entries_by_ids(*, session: AsyncSession, ids: Sequence[str]) -> dict[str, KnowledgeBaseEntry]:
+    if not ids:
+        return {}
+    stmt = select(KnowledgeBaseEntry).where(KnowledgeBaseEntry.id.in_(ids))
+    return {e.id: e for e in (await session.scalars(stmt)).all()}
+
+
+async def active_entry_by_question(*, session: AsyncSession, normalized: str) -> KnowledgeBaseEntry | None:
+    stmt = select(KnowledgeBaseEntry).where(
+        KnowledgeBaseEntry.normalized_question == normalized, KnowledgeBaseEntry.retired_at.is_(None)
+    )
+    return (await session.scalars(stmt)).first()
 
 
 async def count_entries(*, session: AsyncSession) -> int:
@@ -92,24 +127,84 @@ async def count_entries(*, session: AsyncSession) -> int:
     return (await session.execute(stmt)).scalar_one()
 
 
-async def upsert_entry(*, session: AsyncSession, values: dict[str, Any]) -> KnowledgeBaseEntry:
-    """Insert an entry, or update the active one with the same normalized question.
+async def bump_kb_revision(*, session: AsyncSession) -> int:
+    """Take the next KB revision; the row lock it takes orders concurrent KB writers until commit."""
+    stmt = (
+        update(KnowledgeBaseState)
+        .where(KnowledgeBaseState.id == 1)
+        .values(revision=KnowledgeBaseState.revision + 1)
+        .returning(KnowledgeBaseState.revision)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def kb_revision(*, session: AsyncSession) -> int:
+    stmt = select(KnowledgeBaseState.revision).where(KnowledgeBaseState.id == 1)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def kb_entries_since(*, session: AsyncSession, revision: int) -> Sequence[KnowledgeBaseEntry]:
+    """Entries written after `revision`, embeddings loaded (for the search index)."""
+    stmt = (
+        select(KnowledgeBaseEntry)
+        .where(KnowledgeBaseEntry.revision > revision)
+        .options(undefer(KnowledgeBaseEntry.question_embedding), undefer(KnowledgeBaseEntry.qa_embedding))
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def entries_without_embeddings(*, session: AsyncSession, model: str, limit: int) -> Sequence[KnowledgeBaseEntry]:
+    stmt = (
+        select(KnowledgeBaseEntry)
+        .where(or_(KnowledgeBaseEntry.embedding_model.is_(None), KnowledgeBaseEntry.embedding_model != model))
+        .order_by(KnowledgeBaseEntry.id)
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def upsert_entry(*, session: AsyncSession, values: dict[str, Any]) -> tuple[KnowledgeBaseEntry, bool]:
+    """Insert an entry, or update the active one with the same normalized question; True if inserted.
 
     Done as one INSERT .. ON CONFLICT so two answers to the same question racing on PostgreSQL
     cannot both insert."""
     dialect = session.bind.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(KnowledgeBaseEntry).values(**values)
-    updatable = ("question", "answer", "topic", "source_request_id", "updated_at")
+    keep = {"id", "normalized_question", "created_at", "times_used", "last_used_at", "retired_at"}
     stmt = stmt.on_conflict_do_update(
         index_elements=[KnowledgeBaseEntry.normalized_question],
         index_where=text("retired_at IS NULL"),
-        set_={name: stmt.excluded[name] for name in updatable if name in values},
+        set_={name: stmt.excluded[name] for name in values if name not in keep},
     ).returning(KnowledgeBaseEntry.id)
     entry_id = (await session.execute(stmt)).scalar_one()
     entry = await session.get(KnowledgeBaseEntry, entry_id, populate_existing=True)
     assert entry is not None
-    return entry
+    return entry, entry_id == values["id"]
+
+
+def add_kb_change(*, session: AsyncSession, entry: KnowledgeBaseEntry, at: datetime, action: str, actor: str) -> None:
+    session.add(
+        KnowledgeBaseChange(
+            entry_id=entry.id, at=at, action=action, actor=actor, question=entry.question,
+            answer=entry.answer, topic=entry.topic, source_request_id=entry.source_request_id,
+        )
+    )
+
+
+async def kb_changes(*, session: AsyncSession, entry_id: str) -> Sequence[KnowledgeBaseChange]:
+    stmt = select(KnowledgeBaseChange).where(KnowledgeBaseChange.entry_id == entry_id).order_by(KnowledgeBaseChange.id)
+    return (await session.scalars(stmt)).all()
+
+
+async def record_entry_use(*, session: AsyncSession, entry_id: str, now: datetime, revision: int) -> bool:
+    stmt = (
+        update(KnowledgeBaseEntry)
+        .where(KnowledgeBaseEntry.id == entry_id, KnowledgeBaseEntry.retired_at.is_(None))
+        .values(times_used=KnowledgeBaseEntry.times_used + 1, last_used_at=now, revision=revision)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).rowcount == 1  # type: ignore[attr-defined]
 
 
 # --- outbox --------------------------------------------------------------------------------

@@ -15,6 +15,9 @@ from app.services.snapshots import (
 
 __all__ = [
     "ConflictOut",
+    "EntryCreate",
+    "EntryDetail",
+    "EntryEdit",
     "HelpRequestCreate",
     "HelpRequestDetail",
     "HelpRequestView",
@@ -85,20 +88,56 @@ class ResponseCreate(BaseModel):
 class CandidateOut(BaseModel):
     entry: KnowledgeBaseEntryView
     score: float
+    rejected: str | None = Field(description="Why this entry is not the match (null for the match).")
 
 
 class SearchOut(BaseModel):
     query: str
     match: KnowledgeBaseEntryView | None
     candidates: list[CandidateOut]
+    reason: str = Field(description="Why there is a match, or why the agent must escalate.")
 
     @classmethod
     def of(cls, result: SearchResult) -> SearchOut:
         return cls(
             query=result.query,
             match=result.match,
-            candidates=[CandidateOut(entry=c.entry, score=c.score) for c in result.candidates],
+            candidates=[CandidateOut(entry=c.entry, score=c.score, rejected=c.rejected) for c in result.candidates],
+            reason=result.reason,
         )
+
+
+class EntryCreate(BaseModel):
+    question: Question
+    answer: Annotated[str, _bounded(1, 4000), NoNul]
+    topic: Topic | None = None
+    by: Label | None = Field(default=None, description="Who made the change, for the audit trail.")
+
+
+class EntryEdit(BaseModel):
+    question: Question | None = None
+    answer: Annotated[str, _bounded(1, 4000), NoNul] | None = None
+    topic: Topic | None = None
+    by: Label | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> EntryEdit:
+        if self.question is None and self.answer is None and self.topic is None:
+            raise ValueError("give at least one of question, answer, topic")
+        return self
+
+
+class EntryChange(BaseModel):
+    at: str
+    action: str
+    actor: str
+    question: str
+    answer: str
+    topic: str | None
+
+
+class EntryDetail(KnowledgeBaseEntryView):
+    history: list[EntryChange]
 
 
 class ConflictOut(BaseModel):

@@ -19,3 +19,7 @@ class InvalidTransition(DomainError):
     def __init__(self, rid: str, status: str, current: dict[str, Any]) -> None:
         super().__init__(f"help request {rid} is already {status}")
         self.current = current
+
+
+class Conflict(DomainError):
+    """The change would clash with the current state (a duplicate question, say)."""

@@ -6,13 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
 from app.db import Database
 from app.models import HelpRequest, RequestStatus, SupervisorResponse, utcnow
+from app.services import answerability
+from app.services.answerability import Candidate
 from app.services.errors import InvalidTransition, NotFound
-from app.services.knowledge_base import KnowledgeBase
+from app.services.knowledge_base import KnowledgeBase, normalize_question
 from app.services.notifications import EventType, Notifier
 from app.services.snapshots import HelpRequestDetail, HelpRequestView
 
@@ -40,8 +43,10 @@ class HelpRequestService:
         kb: KnowledgeBase,
         notifier: Notifier,
         timeout: timedelta,
+        merge_duplicates: bool = True,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.merge_duplicates = merge_duplicates
         self.db = db
         self.kb = kb
         self.notifier = notifier
@@ -54,6 +59,8 @@ class HelpRequestService:
             listener(kind, rid)
 
     async def create(self, new: NewHelpRequest) -> HelpRequestView:
+        vectors = await self.kb.embed([new.question])
+        vector = None if vectors is None else vectors[0]
         now = self.clock()
         req = HelpRequest(
             customer_name=new.customer_name,
@@ -67,9 +74,13 @@ class HelpRequestService:
             notes=new.notes,
             customer_contact=new.customer_contact,
             transcript=list(new.transcript),
+            question_embedding=None if vector is None else vector.tobytes(),
             events=[],
+            attachments=[],
         )
         async with self.db.transaction() as session:
+            head = await self._same_question_pending(session, new.question, vector) if self.merge_duplicates else None
+            req.attached_to = head.id if head else None
             session.add(req)
             await session.flush()
             via = f" by {new.channel}" + (f", contact {new.customer_contact}" if new.customer_contact else "")
@@ -77,14 +88,44 @@ class HelpRequestService:
                 request=req, at=now, kind="asked", actor=new.customer_name,
                 message=f"{new.customer_name} asked{via}: {new.question}",
             )
-            repository.add_timeline(
-                request=req, at=now, kind="escalated", actor="agent",
-                message=f"Escalated to a supervisor; times out at {req.expires_at.isoformat(timespec='seconds')}",
-            )
+            if head is None:
+                escalation = f"Escalated to a supervisor; times out at {req.expires_at.isoformat(timespec='seconds')}"
+            else:
+                escalation = (
+                    f"Attached to request {head.id} ({head.customer_name} asked the same: {head.question}); "
+                    "one answer will reach both callers"
+                )
+                repository.add_timeline(
+                    request=head, at=now, kind="attached", actor="agent",
+                    message=f"{new.customer_name} asked the same question (request {req.id})",
+                )
+            repository.add_timeline(request=req, at=now, kind="escalated", actor="agent", message=escalation)
             self.notifier.record(session=session, kind=EventType.CREATED, request=req, now=now)
             view = HelpRequestView.of(req)
         self._changed(EventType.CREATED, req.id)
         return view
+
+    async def _same_question_pending(
+        self, session: AsyncSession, question: str, vector: np.ndarray | None
+    ) -> HelpRequest | None:
+        rows = await repository.pending_questions(session=session)
+        key = normalize_question(question)
+        cands = []
+        for row in rows:
+            other = None if row.question_embedding is None else np.frombuffer(row.question_embedding, dtype=np.float32)
+            score = float(other @ vector) if other is not None and vector is not None else 0.0
+            cands.append(
+                Candidate(
+                    entry_id=row.id, question=row.question, answer="", score=score,
+                    question_facets=self.kb.lexicon.facets(row.question), answer_facets={},
+                    terms=frozenset(), exact=normalize_question(row.question) == key,
+                )
+            )
+        cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
+        decision = answerability.decide_same_question(question, cands, self.kb.lexicon, self.kb.is_common_word)
+        if decision.match is None:
+            return None
+        return await repository.get_request(session=session, rid=decision.match.entry_id)
 
     async def get(self, rid: str) -> HelpRequestDetail:
         async with self.db.read() as session:
@@ -108,10 +149,15 @@ class HelpRequestService:
         notes: str | None = None,
         responder: str = "supervisor",
     ) -> HelpRequestView:
-        """A supervisor's answer (or "can't answer"): one winner per request, KB and outbox in the same commit."""
+        """A supervisor's answer (or "can't answer") to a request and every pending request attached
+        with it: one winner per request; KB entry and outbox events in the same commit."""
+        answer = answer.strip() if answer and answer.strip() else None
+        question = (await self.get(rid)).question
+        # Embedding is CPU work: done before the transaction so the write lock is held briefly.
+        vectors = None if unresolved or answer is None else await self.kb.entry_vectors(question, answer)
         now = self.clock()
         status = RequestStatus.UNRESOLVED if unresolved else RequestStatus.RESOLVED
-        answer = answer.strip() if answer and answer.strip() else None
+        kind = EventType.UNRESOLVED if unresolved else EventType.RESOLVED
         async with self.db.transaction() as session:
             won = await repository.leave_pending(
                 session=session, rid=rid, status=status, now=now,
@@ -124,32 +170,52 @@ class HelpRequestService:
                     notes=notes, responder=responder, created_at=now,
                 )
             )
-            if unresolved:
-                why = f" ({notes})" if notes else ""
-                repository.add_timeline(
-                    request=req, at=now, kind="unresolved", actor=responder,
-                    message=f"Marked unresolved by {responder}{why}",
-                )
-                kind = EventType.UNRESOLVED
-            else:
+            entry = None
+            if not unresolved:
                 assert answer is not None  # the API refuses an empty answer unless unresolved
                 entry = await self.kb.learn(
                     session=session, question=req.question, answer=answer, topic=topic,
-                    source_request_id=rid, now=now,
+                    source_request_id=rid, vectors=vectors, now=now, actor=responder,
                 )
-                repository.add_timeline(
-                    request=req, at=now, kind="answered", actor=responder,
-                    message=f"Answered by {responder}: {answer}",
-                )
-                repository.add_timeline(
-                    request=req, at=now, kind="learned", actor="system",
-                    message=f"Saved to the knowledge base (entry {entry.id})",
-                )
-                kind = EventType.RESOLVED
-            self.notifier.record(session=session, kind=kind, request=req, now=now)
+            answered = [req]
+            for other_id in await repository.pending_group_ids(session=session, root=req.attached_to or rid):
+                if await repository.leave_pending(
+                    session=session, rid=other_id, status=status, now=now,
+                    answer=None if unresolved else answer, answered_by=responder,
+                ):
+                    answered.append(await self._load_after_transition(session, other_id, True))
+            for member in answered:
+                self._record_response(session, member, now=now, responder=responder, answer=answer,
+                                      notes=notes, entry_id=entry.id if entry else None, via=None if member is req else rid)
+                self.notifier.record(session=session, kind=kind, request=member, now=now)
             view = HelpRequestView.of(req)
-        self._changed(kind, rid)
+        if entry is not None:
+            await self.kb.after_write("learned", entry.id)
+        for member in answered:
+            self._changed(kind, member.id)
         return view
+
+    @staticmethod
+    def _record_response(
+        session: AsyncSession, req: HelpRequest, *, now: datetime, responder: str, answer: str | None,
+        notes: str | None, entry_id: str | None, via: str | None,
+    ) -> None:
+        also = f" (with request {via}, the same question)" if via else ""
+        if answer is None or entry_id is None:
+            why = f" ({notes})" if notes else ""
+            repository.add_timeline(
+                request=req, at=now, kind="unresolved", actor=responder,
+                message=f"Marked unresolved by {responder}{also}{why}",
+            )
+            return
+        repository.add_timeline(
+            request=req, at=now, kind="answered", actor=responder, message=f"Answered by {responder}{also}: {answer}"
+        )
+        if via is None:
+            repository.add_timeline(
+                request=req, at=now, kind="learned", actor="system",
+                message=f"Saved to the knowledge base (entry {entry_id})",
+            )
 
     async def time_out(self, rid: str, *, actor: str = "supervisor") -> HelpRequestView:
         async with self.db.transaction() as session:

@@ -1,28 +1,39 @@
-"""The knowledge base: learning answers, listing, searching, and the starter entries."""
+"""The knowledge base: learning answers, managing entries, and answer-or-escalate search."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import re
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
 from app.db import Database
-from app.models import KnowledgeBaseEntry, utcnow
+from app.models import KnowledgeBaseEntry, new_id, utcnow
+from app.services import answerability
+from app.services.answerability import Candidate
+from app.services.embeddings import Embedder
+from app.services.errors import Conflict, NotFound
+from app.services.kb_index import IndexRow, KnowledgeIndex
+from app.services.lexicon import Lexicon, content_stems
+from app.services.llm_verifier import Verifier
 from app.services.snapshots import KnowledgeBaseEntryView
 
 log = logging.getLogger(__name__)
 
-_STOPWORDS = frozenset(
-    "a an the do does did you your yours we our is are was were be can could i me my to of for on in at"
-    " and or it its how what when where which who there have has any".split()
-)
+SYNC_INTERVAL = 0.5  # seconds between checks for KB writes made by other processes
+QUERY_CACHE = 1024  # query embeddings kept
+POOL = 8  # candidates drawn from each of the semantic and the lexical ranking
+SHOWN = 5  # candidates returned to the client
+# Share of the lexical score in the ranking score (the rest is semantic similarity).
+LEXICAL_WEIGHT = 0.15
 
 
 def normalize_question(question: str) -> str:
@@ -31,32 +42,71 @@ def normalize_question(question: str) -> str:
     return "".join(ch for ch in folded if ch.isalnum())
 
 
-def _terms(text: str) -> set[str]:
-    words = re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _STOPWORDS}
+@dataclass(frozen=True)
+class EntryVectors:
+    question: bytes
+    qa: bytes
+    model: str
 
 
 @dataclass(frozen=True)
-class Candidate:
+class ScoredEntry:
     entry: KnowledgeBaseEntryView
     score: float
+    rejected: str | None
 
 
 @dataclass(frozen=True)
 class SearchResult:
     query: str
     match: KnowledgeBaseEntryView | None
-    candidates: list[Candidate]
+    candidates: list[ScoredEntry]
+    reason: str
 
 
 class KnowledgeBase:
-    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        lexicon: Lexicon,
+        embedder: Embedder | None,
+        verifier: Verifier | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.db = db
+        self.lexicon = lexicon
+        self.embedder = embedder
+        self.verifier = verifier
         self.clock = clock
+        self.index = KnowledgeIndex(lexicon)
+        self._sync_lock = asyncio.Lock()
+        self._checked_at = float("-inf")
+        # The agent often asks about the same words twice in a call (look up, then escalate).
+        self._query_vectors: dict[str, np.ndarray] = {}
+        self.listeners: list[Callable[[str, str], None]] = []
 
-    async def list(self) -> list[KnowledgeBaseEntryView]:
-        async with self.db.read() as session:
-            return [KnowledgeBaseEntryView.model_validate(e) for e in await repository.list_entries(session=session)]
+    @property
+    def mode(self) -> str:
+        return "hybrid" if self.embedder else "exact-only"
+
+    # --- embeddings ---------------------------------------------------------------------------
+
+    async def embed(self, texts: list[str]) -> np.ndarray | None:
+        if self.embedder is None:
+            return None
+        return await asyncio.to_thread(self.embedder.embed, texts)
+
+    async def entry_vectors(self, question: str, answer: str) -> EntryVectors | None:
+        vectors = await self.embed([question, f"{question} {answer}"])
+        if vectors is None or self.embedder is None:
+            return None
+        return EntryVectors(vectors[0].tobytes(), vectors[1].tobytes(), self.embedder.name)
+
+    def is_common_word(self, word: str) -> bool:
+        return self.embedder.is_common_word(word) if self.embedder else False
+
+    # --- writes -------------------------------------------------------------------------------
 
     async def learn(
         self,
@@ -66,56 +116,269 @@ class KnowledgeBase:
         answer: str,
         topic: str | None,
         source_request_id: str | None,
+        vectors: EntryVectors | None,
         now: datetime,
+        actor: str,
     ) -> KnowledgeBaseEntry:
-        """Write an answer into the KB inside the caller's transaction; the same question updates its entry."""
-        return await repository.upsert_entry(
-            session=session,
-            values={
-                "question": question.strip(),
-                "normalized_question": normalize_question(question),
-                "answer": answer.strip(),
-                "topic": topic,
-                "source_request_id": source_request_id,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+        """Write an answer inside the caller's transaction; the same question updates its entry."""
+        values = {
+            "id": new_id(),
+            "question": question.strip(),
+            "normalized_question": normalize_question(question),
+            "answer": answer.strip(),
+            "topic": topic,
+            "source_request_id": source_request_id,
+            "created_at": now,
+            "updated_at": now,
+            "revision": await repository.bump_kb_revision(session=session),
+            **self._vector_values(vectors),
+        }
+        entry, inserted = await repository.upsert_entry(session=session, values=values)
+        repository.add_kb_change(session=session, entry=entry, at=now, action="learned" if inserted else "relearned", actor=actor)
+        return entry
 
-    async def search(self, query: str, *, limit: int = 5) -> SearchResult:
-        """Rank by shared content words; only the same question (normalized) counts as a match."""
-        wanted, key = _terms(query), normalize_question(query)
+    @staticmethod
+    def _vector_values(vectors: EntryVectors | None) -> dict[str, object]:
+        if vectors is None:
+            return {"question_embedding": None, "qa_embedding": None, "embedding_model": None}
+        return {"question_embedding": vectors.question, "qa_embedding": vectors.qa, "embedding_model": vectors.model}
+
+    async def create(self, *, question: str, answer: str, topic: str | None, actor: str) -> KnowledgeBaseEntryView:
+        vectors = await self.entry_vectors(question, answer)
+        now = self.clock()
+        async with self.db.transaction() as session:
+            existing = await repository.active_entry_by_question(session=session, normalized=normalize_question(question))
+            if existing is not None:
+                raise Conflict(f"an entry with this question exists already: {existing.id}; edit it instead")
+            entry = await self.learn(
+                session=session, question=question, answer=answer, topic=topic,
+                source_request_id=None, vectors=vectors, now=now, actor=actor,
+            )
+            view = KnowledgeBaseEntryView.model_validate(entry)
+        await self.after_write("created", view.id)
+        return view
+
+    async def edit(
+        self, entry_id: str, *, question: str | None, answer: str | None, topic: str | None, actor: str
+    ) -> KnowledgeBaseEntryView:
         async with self.db.read() as session:
-            entries = await repository.list_entries(session=session)
-        scored: list[tuple[float, KnowledgeBaseEntry]] = []
-        for entry in entries:
-            terms = _terms(entry.question)
-            union = wanted | terms
-            score = 1.0 if entry.normalized_question == key else (len(wanted & terms) / len(union) if union else 0.0)
-            if score > 0:
-                scored.append((score, entry))
-        scored.sort(key=lambda pair: pair[0], reverse=True)
-        candidates = [Candidate(KnowledgeBaseEntryView.model_validate(e), round(s, 4)) for s, e in scored[:limit]]
-        match = next((c.entry for c in candidates if normalize_question(c.entry.question) == key and key), None)
-        return SearchResult(query=query, match=match, candidates=candidates)
+            current = await self._active(session, entry_id)
+            new_question = question if question is not None else current.question
+            new_answer = answer if answer is not None else current.answer
+        vectors = await self.entry_vectors(new_question, new_answer)
+        now = self.clock()
+        async with self.db.transaction() as session:
+            entry = await self._active(session, entry_id)
+            normalized = normalize_question(new_question)
+            if normalized != entry.normalized_question:
+                clash = await repository.active_entry_by_question(session=session, normalized=normalized)
+                if clash is not None:
+                    raise Conflict(f"another entry has this question already: {clash.id}")
+            entry.question, entry.normalized_question = new_question.strip(), normalized
+            entry.answer = new_answer.strip()
+            if topic is not None:
+                entry.topic = topic or None
+            for name, value in self._vector_values(vectors).items():
+                setattr(entry, name, value)
+            entry.updated_at = now
+            entry.revision = await repository.bump_kb_revision(session=session)
+            repository.add_kb_change(session=session, entry=entry, at=now, action="edited", actor=actor)
+            view = KnowledgeBaseEntryView.model_validate(entry)
+        await self.after_write("edited", entry_id)
+        return view
+
+    async def retire(self, entry_id: str, *, actor: str) -> KnowledgeBaseEntryView:
+        """Stop an entry from answering callers; it stays readable, with its history."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            entry = await self._active(session, entry_id)
+            entry.retired_at = entry.updated_at = now
+            entry.revision = await repository.bump_kb_revision(session=session)
+            repository.add_kb_change(session=session, entry=entry, at=now, action="retired", actor=actor)
+            view = KnowledgeBaseEntryView.model_validate(entry)
+        await self.after_write("retired", entry_id)
+        return view
+
+    async def record_use(self, entry_id: str) -> None:
+        """Count that an entry's answer was said to a caller."""
+        async with self.db.transaction() as session:
+            revision = await repository.bump_kb_revision(session=session)
+            if not await repository.record_entry_use(
+                session=session, entry_id=entry_id, now=self.clock(), revision=revision
+            ):
+                raise NotFound("knowledge base entry", entry_id)
+        await self.sync()
+
+    async def _active(self, session: AsyncSession, entry_id: str) -> KnowledgeBaseEntry:
+        entry = await repository.get_entry(session=session, entry_id=entry_id)
+        if entry is None or entry.retired_at is not None:
+            raise NotFound("knowledge base entry", entry_id)
+        return entry
+
+    async def after_write(self, action: str, entry_id: str) -> None:
+        """Call after committing a KB write: the index catches up, listeners hear of it."""
+        await self.sync()
+        for listener in self.listeners:
+            listener(action, entry_id)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def list(self, *, include_retired: bool = False) -> list[KnowledgeBaseEntryView]:
+        async with self.db.read() as session:
+            entries = await repository.list_entries(session=session, include_retired=include_retired)
+            return [KnowledgeBaseEntryView.model_validate(e) for e in entries]
+
+    async def get(self, entry_id: str) -> tuple[KnowledgeBaseEntryView, list[dict[str, object]]]:
+        async with self.db.read() as session:
+            entry = await repository.get_entry(session=session, entry_id=entry_id)
+            if entry is None:
+                raise NotFound("knowledge base entry", entry_id)
+            changes = await repository.kb_changes(session=session, entry_id=entry_id)
+            history = [
+                {"at": c.at.isoformat(), "action": c.action, "actor": c.actor, "question": c.question,
+                 "answer": c.answer, "topic": c.topic}
+                for c in changes
+            ]
+            return KnowledgeBaseEntryView.model_validate(entry), history
+
+    # --- search -------------------------------------------------------------------------------
+
+    async def sync(self, *, force: bool = True) -> None:
+        """Bring the in-memory index up to the database's KB revision.
+
+        Writes through this process sync at once; `force=False` (searches) looks at the database at
+        most every SYNC_INTERVAL seconds, which is how writes by other processes arrive."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < SYNC_INTERVAL:
+            return
+        async with self._sync_lock:
+            async with self.db.read() as session:
+                revision = await repository.kb_revision(session=session)
+                if revision == self.index.revision:
+                    self._checked_at = now
+                    return
+                entries = await repository.kb_entries_since(session=session, revision=self.index.revision)
+            model = self.embedder.name if self.embedder else None
+            self.index.apply(
+                (
+                    IndexRow(
+                        view=KnowledgeBaseEntryView.model_validate(e),
+                        normalized_question=e.normalized_question,
+                        question_embedding=e.question_embedding if e.embedding_model == model else None,
+                        qa_embedding=e.qa_embedding if e.embedding_model == model else None,
+                    )
+                    for e in entries
+                ),
+                revision,
+            )
+            self._checked_at = now
+
+    async def search(self, query: str) -> SearchResult:
+        vectors = await self.embed_query(query)
+        await self.sync(force=False)
+        index = self.index
+        terms = content_stems(query) - self.lexicon.fillers
+        pool = index.lexical(terms, POOL)
+        semantic: dict[int, float] = {}
+        if vectors is not None:
+            semantic = index.semantic(vectors[0], POOL)
+            pool = {slot: index.coverage(terms, slot) for slot in set(pool) | set(semantic)}
+        cands = []
+        for slot, lexical in pool.items():
+            entry = index.entries[slot]
+            if entry is None:
+                continue
+            sem = semantic.get(slot)
+            if sem is None and vectors is not None and entry.has_vectors:
+                sem = float(max(index.question_vectors[slot] @ vectors[0], index.qa_vectors[slot] @ vectors[0]))
+            score = lexical if sem is None else (1 - LEXICAL_WEIGHT) * sem + LEXICAL_WEIGHT * lexical
+            cands.append(
+                Candidate(
+                    entry_id=entry.view.id, question=entry.view.question, answer=entry.view.answer, score=score,
+                    question_facets=entry.question_facets, answer_facets=entry.answer_facets, terms=entry.terms,
+                    exact=entry.normalized_question == normalize_question(query),
+                )
+            )
+        cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
+        cands = cands[:SHOWN]
+        if vectors is None or self.embedder is None:
+            decision = answerability.decide_exact(query, cands, self.lexicon)
+        else:
+            novel = answerability.novel_terms(query, index.known, self.lexicon, self.is_common_word)
+            decision = answerability.decide(query, cands, self.lexicon, novel)
+        if self.verifier is not None:
+            decision = await self.verifier.review(query, cands, decision)
+        views = {}
+        for cand in cands:
+            slot = index.slots.get(cand.entry_id)
+            entry = index.entries[slot] if slot is not None else None
+            if entry is not None:
+                views[cand.entry_id] = entry.view
+        scored = [ScoredEntry(views[c.entry_id], round(c.score, 4), c.rejected) for c in cands if c.entry_id in views]
+        match = views.get(decision.match.entry_id) if decision.match else None
+        return SearchResult(query=query, match=match, candidates=scored, reason=decision.reason)
+
+    async def embed_query(self, query: str) -> np.ndarray | None:
+        cached = self._query_vectors.get(query)
+        if cached is None:
+            cached = await self.embed([query])
+            if cached is not None:
+                if len(self._query_vectors) >= QUERY_CACHE:
+                    self._query_vectors.pop(next(iter(self._query_vectors)))
+                self._query_vectors[query] = cached
+        return cached
+
+    # --- start-up -----------------------------------------------------------------------------
+
+    async def backfill_embeddings(self, batch: int = 64) -> int:
+        """Embed entries written without the current model (older rows, or a model change)."""
+        if self.embedder is None:
+            return 0
+        done = 0
+        while True:
+            async with self.db.read() as session:
+                todo = await repository.entries_without_embeddings(session=session, model=self.embedder.name, limit=batch)
+                work = [(e.id, e.question, e.answer) for e in todo]
+            if not work:
+                break
+            texts = [t for _, q, a in work for t in (q, f"{q} {a}")]
+            vectors = await self.embed(texts)
+            assert vectors is not None
+            async with self.db.transaction() as session:
+                revision = await repository.bump_kb_revision(session=session)
+                for n, (entry_id, _, _) in enumerate(work):
+                    entry = await repository.get_entry(session=session, entry_id=entry_id)
+                    if entry is None:
+                        continue
+                    entry.question_embedding = vectors[2 * n].tobytes()
+                    entry.qa_embedding = vectors[2 * n + 1].tobytes()
+                    entry.embedding_model = self.embedder.name
+                    entry.revision = revision
+            done += len(work)
+            log.info("embedded %d knowledge base entries", done)
+        return done
 
     async def load_seed(self, path: str) -> int:
         """Load the starter entries into a KB that has never had any; returns how many were written."""
         if not path:
             return 0
         items = json.loads(Path(path).read_text(encoding="utf-8"))
+        async with self.db.read() as session:
+            if await repository.count_entries(session=session):
+                return 0
+        texts = [t for item in items for t in (item["question"], f"{item['question']} {item['answer']}")]
+        vectors = await self.embed(texts)
         async with self.db.transaction() as session:
             if await repository.count_entries(session=session):
                 return 0
             now = self.clock()
-            for item in items:
+            for n, item in enumerate(items):
+                entry_vectors = None
+                if vectors is not None and self.embedder is not None:
+                    entry_vectors = EntryVectors(vectors[2 * n].tobytes(), vectors[2 * n + 1].tobytes(), self.embedder.name)
                 await self.learn(
-                    session=session,
-                    question=item["question"],
-                    answer=item["answer"],
-                    topic=item.get("topic"),
-                    source_request_id=None,
-                    now=now,
+                    session=session, question=item["question"], answer=item["answer"], topic=item.get("topic"),
+                    source_request_id=None, vectors=entry_vectors, now=now, actor="starter KB",
                 )
         log.info("loaded %d starter KB entries from %s", len(items), path)
         return len(items)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from app.models import HelpRequest, KnowledgeBaseEntry, SupervisorResponse
+from app.models import HelpRequest
 
 # Always "+00:00": the contract asks for an explicit UTC offset.
 Timestamp = Annotated[datetime, PlainSerializer(lambda d: d.isoformat(), return_type=str)]
@@ -52,6 +52,10 @@ class HelpRequestView(BaseModel):
     customer_contact: str | None
     history: list[TimelineItem]
     transcript: list[TranscriptLine]
+    attached_to: str | None = Field(
+        description="The pending request with the same question this one joined: one answer serves both."
+    )
+    attached: list[str] = Field(description="Requests from other callers attached to this one.")
 
     @classmethod
     def of(cls, req: HelpRequest) -> HelpRequestView:
@@ -72,6 +76,8 @@ class HelpRequestView(BaseModel):
             customer_contact=req.customer_contact,
             history=[TimelineItem(timestamp=e.at, message=e.message) for e in req.events],
             transcript=[TranscriptLine.model_validate(t) for t in req.transcript or []],
+            attached_to=req.attached_to,
+            attached=[a.id for a in req.attachments],
         )
 
 
@@ -95,12 +101,6 @@ class KnowledgeBaseEntryView(BaseModel):
     source_request_id: str | None
     created_at: Timestamp
     updated_at: Timestamp
+    retired_at: Timestamp | None = None
     times_used: int
-
-
-def entry_view(entry: KnowledgeBaseEntry) -> KnowledgeBaseEntryView:
-    return KnowledgeBaseEntryView.model_validate(entry)
-
-
-def response_view(resp: SupervisorResponse) -> SupervisorResponseView:
-    return SupervisorResponseView.model_validate(resp)
+    last_used_at: Timestamp | None = None

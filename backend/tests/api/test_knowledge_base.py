@@ -26,7 +26,9 @@ async def test_list_is_most_recently_updated_first(client: httpx.AsyncClient) ->
 async def test_search_on_an_empty_kb(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/knowledge-base/search", params={"q": "Do you do perms?"})
     assert response.status_code == 200
-    assert response.json() == {"query": "Do you do perms?", "match": None, "candidates": []}
+    body = response.json()
+    assert (body["query"], body["match"], body["candidates"]) == ("Do you do perms?", None, [])
+    assert body["reason"]
 
 
 async def test_search_matches_the_same_question_and_ranks_candidates(client: httpx.AsyncClient) -> None:

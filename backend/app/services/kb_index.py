@@ -1,0 +1,167 @@
+"""In-memory search index over the active KB entries: embedding matrices plus an inverted index.
+
+Entries carry their embeddings from the database (computed once, when written); the index only
+copies them into matrices. It catches up with the database by revision, so several API processes
+sharing one PostgreSQL all see every write."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.services.embeddings import DIMENSIONS
+from app.services.lexicon import Facets, Lexicon, content_stems
+from app.services.snapshots import KnowledgeBaseEntryView
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the index needs of one entry, as read from the database."""
+
+    view: KnowledgeBaseEntryView
+    normalized_question: str
+    question_embedding: bytes | None
+    qa_embedding: bytes | None
+
+    @property
+    def id(self) -> str:
+        return self.view.id
+
+
+@dataclass
+class Indexed:
+    view: KnowledgeBaseEntryView
+    normalized_question: str
+    terms: frozenset[str]
+    question_facets: Facets
+    answer_facets: Facets
+    has_vectors: bool
+
+
+def to_vector(blob: bytes | None) -> NDArray[np.float32] | None:
+    if blob is None or len(blob) != DIMENSIONS * 4:
+        return None
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+class KnowledgeIndex:
+    def __init__(self, lexicon: Lexicon, capacity: int = 1024) -> None:
+        self.lexicon = lexicon
+        self.revision = -1
+        self.slots: dict[str, int] = {}
+        self.entries: list[Indexed | None] = []
+        self.free: list[int] = []
+        self.question_vectors = np.zeros((capacity, DIMENSIONS), dtype=np.float32)
+        self.qa_vectors = np.zeros((capacity, DIMENSIONS), dtype=np.float32)
+        # Rows that are empty, retired or have no vectors score this, so they never rank.
+        self.penalty = np.full(capacity, -10.0, dtype=np.float32)
+        self.postings: dict[str, set[int]] = {}
+        self.document_frequency: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def apply(self, rows: Iterable[IndexRow], revision: int) -> None:
+        for row in rows:
+            self._remove(row.id)
+            if row.view.retired_at is None:
+                self._add(row)
+        self.revision = max(self.revision, revision)
+
+    def _add(self, row: IndexRow) -> None:
+        slot = self.free.pop() if self.free else len(self.entries)
+        if slot == len(self.entries):
+            self.entries.append(None)
+            self._ensure_capacity(slot + 1)
+        question, answer = row.view.question, row.view.answer
+        terms = frozenset(content_stems(f"{question} {answer}"))
+        question_vector, qa_vector = to_vector(row.question_embedding), to_vector(row.qa_embedding)
+        has_vectors = question_vector is not None and qa_vector is not None
+        self.entries[slot] = Indexed(
+            view=row.view,
+            normalized_question=row.normalized_question,
+            terms=terms,
+            question_facets=self.lexicon.facets(question),
+            answer_facets=self.lexicon.facets(answer),
+            has_vectors=has_vectors,
+        )
+        if has_vectors:
+            self.question_vectors[slot] = question_vector
+            self.qa_vectors[slot] = qa_vector
+            self.penalty[slot] = 0.0
+        self.slots[row.id] = slot
+        for term in terms:
+            self.postings.setdefault(term, set()).add(slot)
+            self.document_frequency[term] += 1
+
+    def _remove(self, entry_id: str) -> None:
+        slot = self.slots.pop(entry_id, None)
+        if slot is None:
+            return
+        entry = self.entries[slot]
+        assert entry is not None
+        for term in entry.terms:
+            self.postings[term].discard(slot)
+            self.document_frequency[term] -= 1
+            if not self.document_frequency[term]:
+                del self.document_frequency[term]
+                del self.postings[term]
+        self.entries[slot] = None
+        self.penalty[slot] = -10.0
+        self.free.append(slot)
+
+    def _ensure_capacity(self, size: int) -> None:
+        capacity = len(self.penalty)
+        if size <= capacity:
+            return
+        grown = max(size, capacity * 2)
+        for name in ("question_vectors", "qa_vectors"):
+            old = getattr(self, name)
+            new = np.zeros((grown, DIMENSIONS), dtype=np.float32)
+            new[:capacity] = old
+            setattr(self, name, new)
+        penalty = np.full(grown, -10.0, dtype=np.float32)
+        penalty[:capacity] = self.penalty
+        self.penalty = penalty
+
+    # --- scoring ----------------------------------------------------------------------------
+
+    def semantic(self, vector: NDArray[np.float32], k: int) -> dict[int, float]:
+        """Top-k slots by similarity: the better of query~question and query~(question + answer)."""
+        used = len(self.entries)
+        if not self.slots or not used:
+            return {}
+        scores = np.maximum(self.question_vectors[:used] @ vector, self.qa_vectors[:used] @ vector)
+        scores += self.penalty[:used]
+        k = min(k, used)
+        top = np.argpartition(-scores, k - 1)[:k]
+        return {int(s): float(scores[s]) for s in top if scores[s] > -1.0}
+
+    def idf(self, term: str) -> float:
+        return math.log(1.0 + (len(self.slots) + 1) / (self.document_frequency.get(term, 0) + 0.5))
+
+    def lexical(self, terms: set[str], k: int) -> dict[int, float]:
+        """Top-k slots by IDF-weighted share of the query's terms that the entry contains (0..1)."""
+        if not terms:
+            return {}
+        weights = {t: self.idf(t) for t in terms}
+        total = sum(weights.values())
+        hits: Counter[int] = Counter()
+        for term, weight in weights.items():
+            for slot in self.postings.get(term, ()):
+                hits[slot] += weight
+        return {slot: hit / total for slot, hit in hits.most_common(k)}
+
+    def coverage(self, terms: set[str], slot: int) -> float:
+        entry = self.entries[slot]
+        if not terms or entry is None:
+            return 0.0
+        weights = {t: self.idf(t) for t in terms}
+        return sum(w for t, w in weights.items() if t in entry.terms) / sum(weights.values())
+
+    def known(self, term: str) -> bool:
+        return term in self.document_frequency
