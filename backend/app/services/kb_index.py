@@ -9,12 +9,13 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from app.services.embeddings import DIMENSIONS
-from app.services.lexicon import Facets, Lexicon, content_stems
+from app.services.lexicon import Lexicon, content_stems
 from app.services.snapshots import KnowledgeBaseEntryView
 
 
@@ -22,24 +23,28 @@ from app.services.snapshots import KnowledgeBaseEntryView
 class IndexRow:
     """What the index needs of one entry, as read from the database."""
 
-    view: KnowledgeBaseEntryView
+    row: Any  # anything KnowledgeBaseEntryView can be read from
     normalized_question: str
     question_embedding: bytes | None
     qa_embedding: bytes | None
 
     @property
     def id(self) -> str:
-        return self.view.id
+        return self.row.id
 
 
-@dataclass
+@dataclass(slots=True)
 class Indexed:
-    view: KnowledgeBaseEntryView
+    """Kept lean: a 100k-entry KB holds 100k of these. Facets are worked out for candidates only."""
+
+    row: Any  # the entry's database row: what a view needs, built for candidates only
     normalized_question: str
     terms: frozenset[str]
-    question_facets: Facets
-    answer_facets: Facets
     has_vectors: bool
+
+    @property
+    def view(self) -> KnowledgeBaseEntryView:
+        return KnowledgeBaseEntryView.model_validate(self.row)
 
 
 def to_vector(blob: bytes | None) -> NDArray[np.float32] | None:
@@ -68,7 +73,7 @@ class KnowledgeIndex:
     def apply(self, rows: Iterable[IndexRow], revision: int) -> None:
         for row in rows:
             self._remove(row.id)
-            if row.view.retired_at is None:
+            if row.row.retired_at is None:
                 self._add(row)
         self.revision = max(self.revision, revision)
 
@@ -77,17 +82,12 @@ class KnowledgeIndex:
         if slot == len(self.entries):
             self.entries.append(None)
             self._ensure_capacity(slot + 1)
-        question, answer = row.view.question, row.view.answer
+        question, answer = row.row.question, row.row.answer
         terms = frozenset(content_stems(f"{question} {answer}"))
         question_vector, qa_vector = to_vector(row.question_embedding), to_vector(row.qa_embedding)
         has_vectors = question_vector is not None and qa_vector is not None
         self.entries[slot] = Indexed(
-            view=row.view,
-            normalized_question=row.normalized_question,
-            terms=terms,
-            question_facets=self.lexicon.facets(question),
-            answer_facets=self.lexicon.facets(answer),
-            has_vectors=has_vectors,
+            row=row.row, normalized_question=row.normalized_question, terms=terms, has_vectors=has_vectors
         )
         if has_vectors:
             self.question_vectors[slot] = question_vector
@@ -135,7 +135,8 @@ class KnowledgeIndex:
         used = len(self.entries)
         if not self.slots or not used:
             return {}
-        scores = np.maximum(self.question_vectors[:used] @ vector, self.qa_vectors[:used] @ vector)
+        scores = self.question_vectors[:used] @ vector
+        np.maximum(scores, self.qa_vectors[:used] @ vector, out=scores)
         scores += self.penalty[:used]
         k = min(k, used)
         top = np.argpartition(-scores, k - 1)[:k]
@@ -145,14 +146,21 @@ class KnowledgeIndex:
         return math.log(1.0 + (len(self.slots) + 1) / (self.document_frequency.get(term, 0) + 0.5))
 
     def lexical(self, terms: set[str], k: int) -> dict[int, float]:
-        """Top-k slots by IDF-weighted share of the query's terms that the entry contains (0..1)."""
+        """Top-k slots by IDF-weighted share of the query's terms that the entry contains (0..1).
+
+        Terms in more than 2% of entries say little and would cost a scan of their postings: they
+        count in the weights but draw in no candidates."""
         if not terms:
             return {}
         weights = {t: self.idf(t) for t in terms}
         total = sum(weights.values())
+        too_common = max(50, len(self.slots) // 50)
         hits: Counter[int] = Counter()
         for term, weight in weights.items():
-            for slot in self.postings.get(term, ()):
+            postings = self.postings.get(term, ())
+            if len(postings) > too_common:
+                continue
+            for slot in postings:
                 hits[slot] += weight
         return {slot: hit / total for slot, hit in hits.most_common(k)}
 

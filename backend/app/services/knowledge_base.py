@@ -42,6 +42,27 @@ def normalize_question(question: str) -> str:
     return "".join(ch for ch in folded if ch.isalnum())
 
 
+@dataclass(frozen=True, slots=True)
+class _EntryRow:
+    """An entry's public fields, detached from the session (the index keeps one per entry)."""
+
+    id: str
+    question: str
+    answer: str
+    topic: str | None
+    source_request_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    retired_at: datetime | None
+    times_used: int
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, e: KnowledgeBaseEntry) -> _EntryRow:
+        return cls(e.id, e.question, e.answer, e.topic, e.source_request_id, e.created_at, e.updated_at,
+                   e.retired_at, e.times_used, e.last_used_at)
+
+
 @dataclass(frozen=True)
 class EntryVectors:
     question: bytes
@@ -262,7 +283,7 @@ class KnowledgeBase:
             self.index.apply(
                 (
                     IndexRow(
-                        view=KnowledgeBaseEntryView.model_validate(e),
+                        row=_EntryRow.of(e),
                         normalized_question=e.normalized_question,
                         question_embedding=e.question_embedding if e.embedding_model == model else None,
                         qa_embedding=e.qa_embedding if e.embedding_model == model else None,
@@ -283,6 +304,7 @@ class KnowledgeBase:
         if vectors is not None:
             semantic = index.semantic(vectors[0], POOL)
             pool = {slot: index.coverage(terms, slot) for slot in set(pool) | set(semantic)}
+        key = normalize_question(query)
         cands = []
         for slot, lexical in pool.items():
             entry = index.entries[slot]
@@ -295,8 +317,10 @@ class KnowledgeBase:
             cands.append(
                 Candidate(
                     entry_id=entry.view.id, question=entry.view.question, answer=entry.view.answer, score=score,
-                    question_facets=entry.question_facets, answer_facets=entry.answer_facets, terms=entry.terms,
-                    exact=entry.normalized_question == normalize_question(query),
+                    question_facets=self.lexicon.facets(entry.view.question),
+                    answer_facets=self.lexicon.facets(entry.view.answer),
+                    terms=entry.terms,
+                    exact=entry.normalized_question == key,
                 )
             )
         cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
@@ -310,10 +334,9 @@ class KnowledgeBase:
             decision = await self.verifier.review(query, cands, decision)
         views = {}
         for cand in cands:
-            slot = index.slots.get(cand.entry_id)
-            entry = index.entries[slot] if slot is not None else None
-            if entry is not None:
-                views[cand.entry_id] = entry.view
+            entry = index.entries[index.slots[cand.entry_id]]
+            assert entry is not None  # candidates come from the index, unchanged since
+            views[cand.entry_id] = entry.view
         scored = [ScoredEntry(views[c.entry_id], round(c.score, 4), c.rejected) for c in cands if c.entry_id in views]
         match = views.get(decision.match.entry_id) if decision.match else None
         return SearchResult(query=query, match=match, candidates=scored, reason=decision.reason)

@@ -137,7 +137,7 @@ def numbers(tokens: list[str]) -> frozenset[str]:
     return frozenset(found)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Lexicon:
     # facet -> first stem of a phrase -> [(stemmed phrase, value)], longest phrases first
     phrases: dict[str, dict[str, list[tuple[tuple[str, ...], str]]]]
@@ -184,6 +184,10 @@ class Lexicon:
 
     def facets(self, text: str) -> Facets:
         """Facet values named in `text`: per facet, the longest phrase at each place, left to right."""
+        return self._facets(text)
+
+    @lru_cache(maxsize=8192)  # noqa: B019 (one Lexicon per process; entries' texts recur as candidates)
+    def _facets(self, text: str) -> Facets:
         tokens = stems(text)
         found: dict[str, frozenset[str]] = {}
         named = numbers(words(text))

