@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,11 +10,16 @@ from datetime import timedelta
 from functools import lru_cache
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
 from app.api.deps import Services
 from app.api.router import ops_router, router
 from app.config import Settings, get_settings
@@ -33,6 +39,7 @@ from app.services.outbox_view import OutboxView
 from app.services.sinks import ConsoleSink, Sink, WebhookSink
 
 log = logging.getLogger(__name__)
+
 
 
 def build_sinks(settings: Settings) -> list[Sink]:
@@ -131,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
@@ -139,6 +147,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(ops_router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        # ASCII-escaped: a lone surrogate echoed back from the input must not break the encoder.
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True, default=str)
+        return Response(body, status_code=422, media_type="application/json")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI could not parse the body (bad UTF-8, nesting too deep)
+            return JSONResponse({"detail": f"malformed request body: {exc.detail}"}, status_code=422)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -104,8 +104,9 @@ async def list_entries(*, session: AsyncSession, include_retired: bool = False) 
     return (await session.scalars(stmt)).all()
 
 
-async def get_entry(*, session: AsyncSession, entry_id: str) -> KnowledgeBaseEntry | None:
-    return await session.get(KnowledgeBaseEntry, entry_id)
+async def get_entry(*, session: AsyncSession, entry_id: str, lock: bool = False) -> KnowledgeBaseEntry | None:
+    """`lock`: FOR UPDATE (PostgreSQL), so concurrent edits of one entry apply one after the other."""
+    return await session.get(KnowledgeBaseEntry, entry_id, with_for_update=lock or None, populate_existing=lock)
 
 
 async def entries_by_ids(*, session: AsyncSession, ids: Sequence[str]) -> dict[str, KnowledgeBaseEntry]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import AgentAllowed, ServicesDep, SupervisorOnly
@@ -48,7 +49,7 @@ async def list_help_requests(
     svc: ServicesDep,
     status: RequestStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[HelpRequestView]:
     """Newest first."""
     return await svc.help_requests.list(status=status, limit=limit, offset=offset)
@@ -106,7 +107,9 @@ async def search_knowledge_base(
 ) -> SearchOut:
     """`match` is set only when the answer is safe to say to a caller who asked `q`."""
     if not q.strip() or "\x00" in q:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "q must be a non-empty question")
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "q"), "msg": "q must be a question, not blank or NUL", "input": q}]
+        )
     return SearchOut.of(await svc.kb.search(q.strip()))
 
 
@@ -134,9 +137,11 @@ async def edit_knowledge_base_entry(entry_id: str, body: EntryEdit, svc: Service
     "/knowledge-base/{entry_id}", response_model=KnowledgeBaseEntryView,
     responses={404: {"description": "No such active entry"}}, dependencies=SupervisorOnly, tags=["knowledge base"],
 )
-async def retire_knowledge_base_entry(entry_id: str, svc: ServicesDep, by: str = "supervisor") -> KnowledgeBaseEntryView:
+async def retire_knowledge_base_entry(
+    entry_id: str, svc: ServicesDep, by: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$")] = "supervisor"
+) -> KnowledgeBaseEntryView:
     """Retire an entry: it stops answering callers and stays readable with its history."""
-    return await svc.kb.retire(entry_id, actor=by[:100] or "supervisor")
+    return await svc.kb.retire(entry_id, actor=by)
 
 
 @router.post(

@@ -38,11 +38,17 @@ def _no_nul(value: str) -> str:
 NoNul = AfterValidator(_no_nul)
 
 
+def _says_something(value: str) -> str:
+    if not any(ch.isalnum() for ch in value):
+        raise ValueError("must contain a letter or a digit")
+    return value
+
+
 def _bounded(min_length: int, max_length: int) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
 
 
-Question = Annotated[str, _bounded(1, 2000), NoNul]
+Question = Annotated[str, _bounded(1, 2000), NoNul, AfterValidator(_says_something)]
 Name = Annotated[str, _bounded(1, 200), NoNul]
 Contact = Annotated[str, _bounded(0, 200), NoNul]
 Label = Annotated[str, _bounded(1, 100), NoNul]
@@ -64,7 +70,7 @@ class HelpRequestCreate(BaseModel):
     channel: Channel = Channel.PHONE
     customer_contact: Contact | None = None
     notes: Long | None = None
-    transcript: list[TranscriptIn] = Field(default_factory=list, max_length=500)
+    transcript: list[TranscriptIn] = Field(default_factory=list, max_length=200)
 
 
 class ResponseCreate(BaseModel):

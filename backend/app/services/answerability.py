@@ -58,6 +58,10 @@ def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon, novel: set
     if ranked and ranked[0].exact:
         return Decision(ranked[0], "the same question")
     query_facets = lexicon.facets(query)
+    if not names_a_subject(query, query_facets, lexicon):
+        for cand in ranked:
+            cand.blocked = cand.rejected = "the question names nothing to look up"
+        return Decision(None, "the question names nothing to look up (\"can you do that?\")")
     passing = []
     for cand in ranked:
         cand.blocked = block_reason(query, query_facets, novel, cand, lexicon)
@@ -87,9 +91,15 @@ def decide_same_question(
         return Decision(ranked[0], "the same question")
     query_facets, wants = lexicon.facets(query), asked_intents(query)
     query_terms = content_stems(query) - lexicon.fillers
+    if not names_a_subject(query, query_facets, lexicon):
+        return Decision(None, "the question names nothing to compare")
     passing = []
     for cand in ranked:
+        shared = query_terms & (content_stems(cand.question) - lexicon.fillers)
         cand.blocked = lexicon.conflict(query_facets, cand.question_facets, {})
+        if cand.blocked is None and not shared and not cand.question_facets:
+            # Two callers' questions with no word in common are merged only through a named subject.
+            cand.blocked = "no word in common"
         if cand.blocked is None and asked_intents(cand.question) != wants:
             cand.blocked = "asks for a different kind of fact"
         unshared = query_terms ^ (content_stems(cand.question) - lexicon.fillers)
@@ -102,6 +112,11 @@ def decide_same_question(
     if len(passing) > 1 and passing[0].score - passing[1].score < MARGIN:
         return Decision(None, "two pending requests fit about equally well")
     return Decision(passing[0], "the same question")
+
+
+def names_a_subject(query: str, query_facets: Facets, lexicon: Lexicon) -> bool:
+    """False for questions like "Yes", "Hello?" or "Can you do that?": nothing to look up without context."""
+    return bool(query_facets) or bool(content_stems(query) - lexicon.fillers)
 
 
 def decide_exact(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> Decision:

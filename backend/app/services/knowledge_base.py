@@ -39,7 +39,9 @@ LEXICAL_WEIGHT = 0.15
 def normalize_question(question: str) -> str:
     """The key under which two questions count as the same one: case, spacing and punctuation ignored."""
     folded = unicodedata.normalize("NFKC", question).casefold()
-    return "".join(ch for ch in folded if ch.isalnum())
+    key = "".join(ch for ch in folded if ch.isalnum())
+    # A question of symbols only keeps its symbols: "???" and "😀" must not be one question.
+    return key or " ".join(folded.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +186,18 @@ class KnowledgeBase:
     ) -> KnowledgeBaseEntryView:
         async with self.db.read() as session:
             current = await self._active(session, entry_id)
-            new_question = question if question is not None else current.question
-            new_answer = answer if answer is not None else current.answer
-        vectors = await self.entry_vectors(new_question, new_answer)
+            current_question = question if question is not None else current.question
+            current_answer = answer if answer is not None else current.answer
+        # Embedding is CPU work: done before the transaction, redone inside only if a race changed the text.
+        vectors = await self.entry_vectors(current_question, current_answer)
         now = self.clock()
         async with self.db.transaction() as session:
-            entry = await self._active(session, entry_id)
+            entry = await self._active(session, entry_id, lock=True)
+            # Apply the change to the entry as it is now: a concurrent edit of the other field stays.
+            new_question = question if question is not None else entry.question
+            new_answer = answer if answer is not None else entry.answer
+            if (new_question, new_answer) != (current_question, current_answer):
+                vectors = await self.entry_vectors(new_question, new_answer)
             normalized = normalize_question(new_question)
             if normalized != entry.normalized_question:
                 clash = await repository.active_entry_by_question(session=session, normalized=normalized)
@@ -212,7 +220,7 @@ class KnowledgeBase:
         """Stop an entry from answering callers; it stays readable, with its history."""
         now = self.clock()
         async with self.db.transaction() as session:
-            entry = await self._active(session, entry_id)
+            entry = await self._active(session, entry_id, lock=True)
             entry.retired_at = entry.updated_at = now
             entry.revision = await repository.bump_kb_revision(session=session)
             repository.add_kb_change(session=session, entry=entry, at=now, action="retired", actor=actor)
@@ -230,8 +238,8 @@ class KnowledgeBase:
                 raise NotFound("knowledge base entry", entry_id)
         await self.sync()
 
-    async def _active(self, session: AsyncSession, entry_id: str) -> KnowledgeBaseEntry:
-        entry = await repository.get_entry(session=session, entry_id=entry_id)
+    async def _active(self, session: AsyncSession, entry_id: str, lock: bool = False) -> KnowledgeBaseEntry:
+        entry = await repository.get_entry(session=session, entry_id=entry_id, lock=lock)
         if entry is None or entry.retired_at is not None:
             raise NotFound("knowledge base entry", entry_id)
         return entry
@@ -305,7 +313,7 @@ class KnowledgeBase:
             semantic = index.semantic(vectors[0], POOL)
             pool = {slot: index.coverage(terms, slot) for slot in set(pool) | set(semantic)}
         key = normalize_question(query)
-        cands = []
+        cands, views = [], {}
         for slot, lexical in pool.items():
             entry = index.entries[slot]
             if entry is None:
@@ -314,11 +322,12 @@ class KnowledgeBase:
             if sem is None and vectors is not None and entry.has_vectors:
                 sem = float(max(index.question_vectors[slot] @ vectors[0], index.qa_vectors[slot] @ vectors[0]))
             score = lexical if sem is None else (1 - LEXICAL_WEIGHT) * sem + LEXICAL_WEIGHT * lexical
+            view = views[entry.row.id] = entry.view
             cands.append(
                 Candidate(
-                    entry_id=entry.view.id, question=entry.view.question, answer=entry.view.answer, score=score,
-                    question_facets=self.lexicon.facets(entry.view.question),
-                    answer_facets=self.lexicon.facets(entry.view.answer),
+                    entry_id=view.id, question=view.question, answer=view.answer, score=score,
+                    question_facets=self.lexicon.facets(view.question),
+                    answer_facets=self.lexicon.facets(view.answer),
                     terms=entry.terms,
                     exact=entry.normalized_question == key,
                 )
@@ -332,11 +341,7 @@ class KnowledgeBase:
             decision = answerability.decide(query, cands, self.lexicon, novel)
         if self.verifier is not None:
             decision = await self.verifier.review(query, cands, decision)
-        views = {}
-        for cand in cands:
-            entry = index.entries[index.slots[cand.entry_id]]
-            assert entry is not None  # candidates come from the index, unchanged since
-            views[cand.entry_id] = entry.view
+        # Views were taken before any await: the index may have moved on while the verifier thought.
         scored = [ScoredEntry(views[c.entry_id], round(c.score, 4), c.rejected) for c in cands if c.entry_id in views]
         match = views.get(decision.match.entry_id) if decision.match else None
         return SearchResult(query=query, match=match, candidates=scored, reason=decision.reason)

@@ -212,3 +212,39 @@ async def test_health(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"customer_name": "a", "question": "\\ud800"}',  # a lone surrogate, echoed back in the 422
+        b'{"customer_name": "a", "question": "caf\xe9"}',  # not UTF-8
+        b'{"customer_name": "a", "notes": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
+async def test_undecodable_bodies_are_422_not_500(client: httpx.AsyncClient, raw: bytes) -> None:
+    response = await client.post("/api/help-requests", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code in (413, 422)
+    assert response.json()["detail"]
+
+
+async def test_body_over_a_megabyte_is_413(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/help-requests", json=request_body(notes="x" * 2_000_000))
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("question", ["???", "😀😀", "\x01", "¿?"])
+async def test_a_question_without_letters_or_digits_is_422(client: httpx.AsyncClient, question: str) -> None:
+    assert (await client.post("/api/help-requests", json=request_body(question=question))).status_code == 422
+
+
+async def test_huge_offset_is_422(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/help-requests", params={"offset": 2**63})).status_code == 422
+
+
+async def test_questions_naming_nothing_are_never_merged(client: httpx.AsyncClient) -> None:
+    first = (await client.post("/api/help-requests", json=request_body(question="Yes"))).json()
+    for question in ("No", "Can I do that?", "Hello?"):
+        other = (await client.post("/api/help-requests", json=request_body(question=question))).json()
+        assert other["attached_to"] is None, question
+    assert first["attached_to"] is None

@@ -146,3 +146,29 @@ async def test_uses_are_counted(client: httpx.AsyncClient) -> None:
     listed = (await client.get("/api/knowledge-base")).json()[0]
     assert listed["times_used"] == 3 and listed["last_used_at"] is not None
     assert (await client.post("/api/knowledge-base/nope/uses")).status_code == 404
+
+
+async def test_concurrent_edits_of_different_fields_both_stay(client: httpx.AsyncClient) -> None:
+    import asyncio
+
+    entry = (await add(client, "Do you do perms?", "Original answer.")).json()
+    await asyncio.gather(
+        client.patch(f"/api/knowledge-base/{entry['id']}", json={"question": "Do you do perms at all?"}),
+        client.patch(f"/api/knowledge-base/{entry['id']}", json={"answer": "New answer."}),
+    )
+    final = (await client.get(f"/api/knowledge-base/{entry['id']}")).json()
+    assert (final["question"], final["answer"]) == ("Do you do perms at all?", "New answer.")
+
+
+@pytest.mark.parametrize("q", ["!", "???", "😀"])
+async def test_symbol_only_search_matches_nothing(client: httpx.AsyncClient, q: str) -> None:
+    await add(client, "Do you do perms?", "Yes.")
+    response = await client.get("/api/knowledge-base/search", params={"q": q})
+    assert response.status_code == 200 and response.json()["match"] is None
+
+
+async def test_blank_search_error_has_the_usual_422_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/knowledge-base/search", params={"q": "  "})
+    assert response.status_code == 422 and isinstance(response.json()["detail"], list)
+    entry = (await add(client, "Do you do perms?", "Yes.")).json()
+    assert (await client.delete(f"/api/knowledge-base/{entry['id']}", params={"by": "\x00"})).status_code == 422
