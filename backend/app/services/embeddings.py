@@ -140,6 +140,8 @@ class MiniLMEmbedder:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle ORT threads would otherwise spin and slow the numpy search that runs right after.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(build_encoder(weights), options, providers=["CPUExecutionProvider"])
 
     def is_common_word(self, word: str) -> bool:
