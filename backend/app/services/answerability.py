@@ -29,6 +29,7 @@ class Candidate:
     answer_facets: Facets
     terms: frozenset[str]  # content stems of question and answer
     exact: bool = False  # the same question, ignoring case, spacing and punctuation
+    rare: frozenset[str] = frozenset()  # rare words of the entry's question (a brand, a named variant)
     blocked: str | None = field(default=None)  # a hard reason: this entry cannot answer the query
     rejected: str | None = field(default=None)  # why it is not the match (hard or soft)
 
@@ -50,6 +51,9 @@ def block_reason(query: str, query_facets: Facets, novel: set[str], cand: Candid
     unknown = sorted(novel - cand.terms)
     if unknown:
         return f"'{unknown[0]}' appears nowhere in the knowledge base"
+    unasked = sorted(cand.rare - content_stems(query))
+    if unasked:
+        return f"the entry is about '{unasked[0]}', which the caller did not name"
     return None
 
 
@@ -128,18 +132,19 @@ def decide_exact(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> D
     return Decision(None, "no entry has this exact question (semantic matching is off)")
 
 
+def rare_terms(text: str, lexicon: Lexicon, is_common: Callable[[str], bool]) -> frozenset[str]:
+    """Rare words of `text` that no facet or the salon vocabulary covers."""
+    return frozenset(
+        stem(w)
+        for w in words(text)
+        if "'" not in w and w not in STOPWORDS and not is_common(w)
+        and stem(w) not in lexicon.facet_words and stem(w) not in lexicon.vocabulary and stem(w) not in lexicon.fillers
+    )
+
+
 def novel_terms(
     query: str, known: Callable[[str], bool], lexicon: Lexicon, is_common: Callable[[str], bool]
 ) -> set[str]:
     """Rare words of `query` that no KB entry contains, leaving out words a facet names (the facet
     check judges those) and the salon's everyday vocabulary."""
-    novel = set()
-    for word in words(query):
-        if "'" in word:
-            continue  # contractions ("i'll", "don't") carry no subject
-        term = stem(word)
-        if word in STOPWORDS or term in STOPWORDS or term in lexicon.fillers or term in lexicon.facet_words:
-            continue
-        if not known(term) and not is_common(word) and term not in lexicon.vocabulary:
-            novel.add(term)
-    return novel
+    return {t for t in rare_terms(query, lexicon, is_common) if not known(t)}

@@ -330,6 +330,7 @@ class KnowledgeBase:
                     answer_facets=self.lexicon.facets(view.answer),
                     terms=entry.terms,
                     exact=entry.normalized_question == key,
+                    rare=answerability.rare_terms(view.question, self.lexicon, self.is_common_word),
                 )
             )
         cands.sort(key=lambda c: (c.exact, c.score), reverse=True)

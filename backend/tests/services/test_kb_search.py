@@ -18,6 +18,7 @@ ENTRIES = [
     ("How much do highlights cost?", "Partial highlights are $130 and full highlights are $185."),
     ("Do you do eyebrow waxing?", "Yes, an eyebrow wax is $18."),
     ("Do you sell gift cards?", "Yes, gift cards come in any amount and never expire."),
+    ("Do you offer Olaplex treatments?", "Yes, an Olaplex treatment is $45."),
 ]
 
 
@@ -43,6 +44,7 @@ async def kb(sqlite_url: str) -> AsyncIterator[KnowledgeBase]:
         ("are you guys open sunday", "Are you open on Sundays?"),
         ("what's the price of full highlights", "How much do highlights cost?"),
         ("can I get my brows waxed", "Do you do eyebrow waxing?"),
+        ("how much is an olaplex treatment", "Do you offer Olaplex treatments?"),
     ],
 )
 async def test_paraphrases_are_answered_from_the_right_entry(kb: KnowledgeBase, query: str, expected: str) -> None:
@@ -62,6 +64,7 @@ async def test_paraphrases_are_answered_from_the_right_entry(kb: KnowledgeBase, 
         "how much are lowlights",  # lowlights are not highlights
         "can I use a gift card to buy products",  # the entry says nothing about what they buy
         "what's the wifi password",
+        "how much is a hair treatment",  # the only treatment entry is a named one the caller did not name
     ],
 )
 async def test_near_misses_escalate(kb: KnowledgeBase, query: str) -> None:
