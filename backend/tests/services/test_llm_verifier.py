@@ -15,6 +15,8 @@ from app.services.knowledge_base import KnowledgeBase
 from app.services.lexicon import load_lexicon
 from app.services.llm_verifier import LLMVerifier, OpenAICompatibleJudge
 
+pytestmark = pytest.mark.model
+
 
 class FakeJudge:
     """Answers with a fixed choice (by question text) and records what it was shown."""
@@ -31,8 +33,6 @@ class FakeJudge:
 
 async def make_kb(url: str, judge: FakeJudge) -> KnowledgeBase:
     embedder = load_embedder()
-    if embedder is None:
-        pytest.skip("embedding model not installed")
     db = Database(url)
     await db.migrate()
     kb = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder, verifier=LLMVerifier(judge))

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.support import WebhookReceiver, eventually, make_settings, request_body, running_app
+
+pytestmark = pytest.mark.model
 
 
 async def ask(client: httpx.AsyncClient, name: str, question: str) -> dict:
