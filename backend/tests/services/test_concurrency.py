@@ -7,7 +7,9 @@ from contextlib import AsyncExitStack
 import httpx
 
 from app.models import OutboxEvent, SupervisorResponse
-from tests.support import make_settings, request_body, running_app
+import pytest
+
+from tests.support import eventually, make_settings, request_body, running_app
 
 
 async def _count(client: httpx.AsyncClient, model: type, **where: object) -> int:
@@ -67,3 +69,23 @@ async def test_same_question_answered_concurrently_for_two_requests_keeps_one_kb
         assert {r.status_code for r in responses} == {200}
         kb = (await client.get("/api/knowledge-base")).json()
         assert len(kb) == 1
+
+
+@pytest.mark.model
+async def test_kb_written_through_one_app_is_searched_through_another(postgres_url: str) -> None:
+    """Each API process keeps its own search index; a KB write made by one reaches the others."""
+    async with AsyncExitStack() as stack:
+        writer, reader = [await stack.enter_async_context(running_app(make_settings(postgres_url))) for _ in range(2)]
+        entry = (await writer.post("/api/knowledge-base", json={"question": "Do you do perms?", "answer": "Yes."})).json()
+
+        async def found() -> bool:
+            match = (await reader.get("/api/knowledge-base/search", params={"q": "do you guys do perms"})).json()["match"]
+            return bool(match) and match["id"] == entry["id"]
+
+        await eventually(found, timeout=3)
+        await writer.delete(f"/api/knowledge-base/{entry['id']}")
+
+        async def gone() -> bool:
+            return (await reader.get("/api/knowledge-base/search", params={"q": "do you do perms"})).json()["match"] is None
+
+        await eventually(gone, timeout=3)
