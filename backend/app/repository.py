@@ -109,13 +109,6 @@ async def get_entry(*, session: AsyncSession, entry_id: str, lock: bool = False)
     return await session.get(KnowledgeBaseEntry, entry_id, with_for_update=lock or None, populate_existing=lock)
 
 
-async def entries_by_ids(*, session: AsyncSession, ids: Sequence[str]) -> dict[str, KnowledgeBaseEntry]:
-    if not ids:
-        return {}
-    stmt = select(KnowledgeBaseEntry).where(KnowledgeBaseEntry.id.in_(ids))
-    return {e.id: e for e in (await session.scalars(stmt)).all()}
-
-
 async def active_entry_by_question(*, session: AsyncSession, normalized: str) -> KnowledgeBaseEntry | None:
     stmt = select(KnowledgeBaseEntry).where(
         KnowledgeBaseEntry.normalized_question == normalized, KnowledgeBaseEntry.retired_at.is_(None)
@@ -262,8 +255,3 @@ async def list_deliveries(
     if status is not None:
         stmt = stmt.where(OutboxDelivery.status == status)
     return (await session.scalars(stmt)).unique().all()
-
-
-async def count_deliveries(*, session: AsyncSession) -> dict[str, int]:
-    stmt = select(OutboxDelivery.status, func.count()).group_by(OutboxDelivery.status)
-    return {status: n for status, n in (await session.execute(stmt)).all()}

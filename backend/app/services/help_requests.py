@@ -190,7 +190,7 @@ class HelpRequestService:
                 self.notifier.record(session=session, kind=kind, request=member, now=now)
             view = HelpRequestView.of(req)
         if entry is not None:
-            await self.kb.after_write("learned", entry.id)
+            await self.kb.after_write()
         for member in answered:
             self._changed(kind, member.id)
         return view

@@ -107,7 +107,6 @@ class KnowledgeBase:
         self._checked_at = float("-inf")
         # The agent often asks about the same words twice in a call (look up, then escalate).
         self._query_vectors: dict[str, np.ndarray] = {}
-        self.listeners: list[Callable[[str, str], None]] = []
 
     @property
     def mode(self) -> str:
@@ -178,7 +177,7 @@ class KnowledgeBase:
                 source_request_id=None, vectors=vectors, now=now, actor=actor,
             )
             view = KnowledgeBaseEntryView.model_validate(entry)
-        await self.after_write("created", view.id)
+        await self.after_write()
         return view
 
     async def edit(
@@ -213,7 +212,7 @@ class KnowledgeBase:
             entry.revision = await repository.bump_kb_revision(session=session)
             repository.add_kb_change(session=session, entry=entry, at=now, action="edited", actor=actor)
             view = KnowledgeBaseEntryView.model_validate(entry)
-        await self.after_write("edited", entry_id)
+        await self.after_write()
         return view
 
     async def retire(self, entry_id: str, *, actor: str) -> KnowledgeBaseEntryView:
@@ -225,7 +224,7 @@ class KnowledgeBase:
             entry.revision = await repository.bump_kb_revision(session=session)
             repository.add_kb_change(session=session, entry=entry, at=now, action="retired", actor=actor)
             view = KnowledgeBaseEntryView.model_validate(entry)
-        await self.after_write("retired", entry_id)
+        await self.after_write()
         return view
 
     async def record_use(self, entry_id: str) -> None:
@@ -244,11 +243,9 @@ class KnowledgeBase:
             raise NotFound("knowledge base entry", entry_id)
         return entry
 
-    async def after_write(self, action: str, entry_id: str) -> None:
-        """Call after committing a KB write: the index catches up, listeners hear of it."""
+    async def after_write(self) -> None:
+        """Call after committing a KB write: this process's index catches up at once."""
         await self.sync()
-        for listener in self.listeners:
-            listener(action, entry_id)
 
     # --- reads --------------------------------------------------------------------------------
 

@@ -41,10 +41,3 @@ class OutboxView:
                 )
                 for d in rows
             ]
-
-    async def counts(self) -> dict[str, int]:
-        async with self.db.read() as session:
-            found = await repository.count_deliveries(session=session)
-        return {s.value: found.get(s.value, 0) for s in DeliveryStatus}
-
-
