@@ -103,6 +103,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     loops: list[WakeableLoop] = [sweeper, *deliverers]
     for loop in loops:
         help_requests.listeners.append(lambda _kind, _rid, loop=loop: loop.wake())
+    for deliverer in deliverers:
+        help_requests.calls.listeners.append(deliverer.wake)
 
     app.state.db = db
     app.state.services = Services(help_requests=help_requests, kb=kb, outbox=OutboxView(db))

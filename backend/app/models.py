@@ -26,6 +26,8 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     DEAD = "dead"
+    # A customer's follow-up that the agent said to them in the call instead of texting it.
+    SAID_IN_CALL = "said_in_call"
 
 
 def utcnow() -> datetime:
@@ -75,6 +77,8 @@ class HelpRequest(Base):
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     customer_contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
     transcript: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # Lease renewed by the voice agent while the caller is still in the call (services/livekit_agent.py).
+    caller_on_line_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Another caller's pending request with the same question: one answer resolves both.
     attached_to: Mapped[str | None] = mapped_column(
         ForeignKey("help_requests.id", ondelete="SET NULL"), nullable=True, index=True

@@ -255,3 +255,45 @@ async def list_deliveries(
     if status is not None:
         stmt = stmt.where(OutboxDelivery.status == status)
     return (await session.scalars(stmt)).unique().all()
+
+
+async def latest_customer_event(*, session: AsyncSession, rid: str) -> OutboxEvent | None:
+    stmt = (
+        select(OutboxEvent)
+        .where(OutboxEvent.request_id == rid, OutboxEvent.recipient == "customer")
+        .order_by(OutboxEvent.created_at.desc(), OutboxEvent.id)
+        .limit(1)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+def _untouched(now: datetime) -> Any:
+    """Deliveries no deliverer has tried or holds right now: still safe to take back or move."""
+    return (
+        (OutboxDelivery.status == DeliveryStatus.PENDING)
+        & (OutboxDelivery.attempts == 0)
+        & or_(OutboxDelivery.locked_until.is_(None), OutboxDelivery.locked_until <= now)
+    )
+
+
+async def take_back_deliveries(*, session: AsyncSession, event_id: str, now: datetime) -> int:
+    """Mark an event's untried deliveries as said in the call; returns how many were taken."""
+    stmt = (
+        update(OutboxDelivery)
+        .where(OutboxDelivery.event_id == event_id, _untouched(now))
+        .values(status=DeliveryStatus.SAID_IN_CALL, delivered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
+
+
+async def release_held_deliveries(*, session: AsyncSession, rid: str, now: datetime) -> int:
+    """Make a request's held customer follow-ups due now; returns how many were waiting."""
+    customer_events = select(OutboxEvent.id).where(OutboxEvent.request_id == rid, OutboxEvent.recipient == "customer")
+    stmt = (
+        update(OutboxDelivery)
+        .where(OutboxDelivery.event_id.in_(customer_events), OutboxDelivery.next_attempt_at > now, _untouched(now))
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]

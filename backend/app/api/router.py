@@ -15,8 +15,10 @@ from app.api.schemas import (
     EntryEdit,
     HelpRequestCreate,
     HelpRequestDetail,
+    HelpRequestUpdate,
     HelpRequestView,
     KnowledgeBaseEntryView,
+    PresenceIn,
     ResponseCreate,
     SearchOut,
 )
@@ -61,6 +63,39 @@ async def list_help_requests(
 )
 async def get_help_request(rid: str, svc: ServicesDep) -> HelpRequestDetail:
     return await svc.help_requests.get(rid)
+
+
+@router.patch(
+    "/help-requests/{rid}", response_model=HelpRequestView, responses={**NOT_FOUND, **CONFLICT},
+    dependencies=AgentAllowed, tags=["help requests"],
+)
+async def update_help_request(rid: str, body: HelpRequestUpdate, svc: ServicesDep) -> HelpRequestView:
+    """The agent adds what it learned later in the call: the caller's name or number, the transcript."""
+    return await svc.help_requests.update_caller(
+        rid, customer_name=body.customer_name, customer_contact=body.customer_contact,
+        transcript=None if body.transcript is None else [line.model_dump() for line in body.transcript],
+    )
+
+
+@router.post(
+    "/help-requests/{rid}/presence", response_model=HelpRequestView, responses=NOT_FOUND,
+    dependencies=AgentAllowed, tags=["live calls"],
+)
+async def set_caller_presence(rid: str, body: PresenceIn, svc: ServicesDep) -> HelpRequestView:
+    """The agent says the caller is still in the call (a lease; renew it every few seconds) or has
+    hung up. While the caller is on the line, the follow-up text is held for the agent to say."""
+    return await svc.help_requests.calls.set_presence(rid, on_line=body.on_line)
+
+
+@router.post(
+    "/help-requests/{rid}/follow-up", response_model=HelpRequestView,
+    responses={**NOT_FOUND, 409: {"description": "No answer yet, or the text has already gone out"}},
+    dependencies=AgentAllowed, tags=["live calls"],
+)
+async def take_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
+    """The agent will tell the caller on the line: the held text is cancelled (`said_in_call`).
+    A 409 means the caller gets (or got) the text instead, so the agent must not say it too."""
+    return await svc.help_requests.calls.take_follow_up(rid)
 
 
 @router.post(

@@ -20,6 +20,8 @@ __all__ = [
     "EntryEdit",
     "HelpRequestCreate",
     "HelpRequestDetail",
+    "HelpRequestUpdate",
+    "PresenceIn",
     "HelpRequestView",
     "KnowledgeBaseEntryView",
     "ResponseCreate",
@@ -71,6 +73,20 @@ class HelpRequestCreate(BaseModel):
     customer_contact: Contact | None = None
     notes: Long | None = None
     transcript: list[TranscriptIn] = Field(default_factory=list, max_length=200)
+
+
+class HelpRequestUpdate(BaseModel):
+    """What the agent learns later in the call. Name and contact only while the request is pending."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_name: Name | None = None
+    customer_contact: Annotated[str, _bounded(1, 200), NoNul] | None = None
+    transcript: list[TranscriptIn] | None = Field(default=None, max_length=200)
+
+
+class PresenceIn(BaseModel):
+    on_line: bool = Field(description="True while the caller is still in the call (renew every few seconds).")
 
 
 class ResponseCreate(BaseModel):

@@ -16,6 +16,7 @@ from app.services import answerability
 from app.services.answerability import Candidate
 from app.services.errors import InvalidTransition, NotFound
 from app.services.knowledge_base import KnowledgeBase, normalize_question
+from app.services.livekit_agent import LiveKitAgent
 from app.services.notifications import EventType, Notifier
 from app.services.snapshots import HelpRequestDetail, HelpRequestView
 
@@ -53,6 +54,7 @@ class HelpRequestService:
         self.timeout = timeout
         self.clock = clock
         self.listeners: list[ChangeListener] = []
+        self.calls = LiveKitAgent(db=db, notifier=notifier, clock=clock)
 
     def _changed(self, kind: EventType, rid: str) -> None:
         for listener in self.listeners:
@@ -139,6 +141,33 @@ class HelpRequestService:
             rows = await repository.list_requests(session=session, status=status, limit=limit, offset=offset)
             return [HelpRequestView.of(r) for r in rows]
 
+    async def update_caller(
+        self, rid: str, *, customer_name: str | None = None, customer_contact: str | None = None,
+        transcript: list[dict[str, str]] | None = None,
+    ) -> HelpRequestView:
+        """What the agent learns later in the call: the caller's name or number (only while the request
+        is pending: after that the follow-up has been written to whoever was known), and the transcript."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            req = await repository.get_request(session=session, rid=rid)
+            if req is None:
+                raise NotFound("help request", rid)
+            if (customer_name or customer_contact) and req.status != RequestStatus.PENDING:
+                raise InvalidTransition(rid, req.status, HelpRequestView.of(req).model_dump(mode="json"))
+            if customer_name and customer_name != req.customer_name:
+                repository.add_timeline(request=req, at=now, kind="caller", actor="agent",
+                                        message=f"Caller gave their name: {customer_name}")
+                req.customer_name = customer_name
+            if customer_contact and customer_contact != req.customer_contact:
+                repository.add_timeline(request=req, at=now, kind="caller", actor="agent",
+                                        message=f"Caller gave a contact: {customer_contact}")
+                req.customer_contact = customer_contact
+            if transcript is not None:
+                req.transcript = list(transcript)
+            req.updated_at = now
+            view = HelpRequestView.of(req)
+        return view
+
     async def respond(
         self,
         rid: str,
@@ -187,7 +216,7 @@ class HelpRequestService:
             for member in answered:
                 self._record_response(session, member, now=now, responder=responder, answer=answer,
                                       notes=notes, entry_id=entry.id if entry else None, via=None if member is req else rid)
-                self.notifier.record(session=session, kind=kind, request=member, now=now)
+                self.calls.notify_customer(session=session, kind=kind, request=member, now=now)
             view = HelpRequestView.of(req)
         if entry is not None:
             await self.kb.after_write()
@@ -249,7 +278,7 @@ class HelpRequestService:
             "Timed out with no answer from a supervisor" if actor == "timeout" else f"Timed out by {actor}"
         )
         repository.add_timeline(request=req, at=now, kind="timed_out", actor=actor, message=message)
-        self.notifier.record(session=session, kind=EventType.UNRESOLVED, request=req, now=now)
+        self.calls.notify_customer(session=session, kind=EventType.UNRESOLVED, request=req, now=now)
         return HelpRequestView.of(req)
 
     async def _load_after_transition(self, session: AsyncSession, rid: str, won: bool) -> HelpRequest:

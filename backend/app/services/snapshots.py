@@ -56,6 +56,9 @@ class HelpRequestView(BaseModel):
         description="The pending request with the same question this one joined: one answer serves both."
     )
     attached: list[str] = Field(description="Requests from other callers attached to this one.")
+    caller_on_line_until: Timestamp | None = Field(
+        description="While in the future, the caller is still in the call and will hear the answer from the agent."
+    )
 
     @classmethod
     def of(cls, req: HelpRequest) -> HelpRequestView:
@@ -78,6 +81,7 @@ class HelpRequestView(BaseModel):
             transcript=[TranscriptLine.model_validate(t) for t in req.transcript or []],
             attached_to=req.attached_to,
             attached=[a.id for a in req.attachments],
+            caller_on_line_until=req.caller_on_line_until,
         )
 
 

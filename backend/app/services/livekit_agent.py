@@ -1,0 +1,106 @@
+"""The seam between the request lifecycle and a live call: how the caller hears the outcome.
+
+A caller still on the line hears the supervisor's answer from the voice agent; anyone else gets it
+as a text through the outbox. The text is always written, in the lifecycle's own transaction, so an
+answer can never be lost; while the caller is on the line its deliveries are held back, and the
+agent takes them back (they become `said_in_call`) before it speaks. An agent that crashes or
+hangs up without doing so lets the hold lapse and the text goes out. One of the two, never both,
+never none: taking back is a compare-and-set that fails once any deliverer has touched the text.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import repository
+from app.db import Database
+from app.models import HelpRequest, RequestStatus, utcnow
+from app.services.errors import Conflict, NotFound
+from app.services.notifications import EventType, Notifier
+from app.services.snapshots import HelpRequestView
+
+log = logging.getLogger(__name__)
+
+# The agent renews presence every few seconds; a lease this long survives a missed renewal or two
+# and bounds how late the text goes out after an agent dies mid-call.
+PRESENCE_LEASE = timedelta(seconds=20)
+
+
+class LiveKitAgent:
+    def __init__(self, *, db: Database, notifier: Notifier, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.notifier = notifier
+        self.clock = clock
+        # Called after a commit that made held texts due: wakes the deliverers.
+        self.listeners: list[Callable[[], None]] = []
+
+    def notify_customer(self, *, session: AsyncSession, kind: EventType, request: HelpRequest, now: datetime) -> None:
+        """Inside a lifecycle transaction: write the follow-up text; hold it while the caller is on the line."""
+        event = self.notifier.record(session=session, kind=kind, request=request, now=now)
+        until = request.caller_on_line_until
+        if until is None or until <= now:
+            return
+        for delivery in event.deliveries:
+            delivery.next_attempt_at = until
+        repository.add_timeline(
+            request=request, at=now, kind="held_for_call", actor="agent",
+            message="The caller is on the line: the agent will tell them, and the text goes out only if the call ends first",
+        )
+
+    async def set_presence(self, rid: str, *, on_line: bool) -> HelpRequestView:
+        """Renew (or end) the agent's lease saying this request's caller is still in the call."""
+        now = self.clock()
+        released = 0
+        async with self.db.transaction() as session:
+            req = await self._load(session, rid)
+            if on_line:
+                req.caller_on_line_until = now + PRESENCE_LEASE
+            else:
+                req.caller_on_line_until = None
+                released = await repository.release_held_deliveries(session=session, rid=rid, now=now)
+                if released:
+                    repository.add_timeline(
+                        request=req, at=now, kind="call_ended", actor="agent",
+                        message="The caller hung up before the agent could tell them: the follow-up goes out as a text",
+                    )
+            view = HelpRequestView.of(req)
+        if released:
+            self._wake()
+        return view
+
+    async def take_follow_up(self, rid: str) -> HelpRequestView:
+        """The agent is about to tell the caller in the call: take the held text back.
+
+        Conflict when there is nothing to say yet (still pending) or the text has already gone."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            req = await self._load(session, rid)
+            if req.status == RequestStatus.PENDING:
+                raise Conflict(f"help request {rid} has no answer yet")
+            event = await repository.latest_customer_event(session=session, rid=rid)
+            if event is None:
+                raise Conflict(f"help request {rid} has no follow-up to give")
+            taken = await repository.take_back_deliveries(session=session, event_id=event.id, now=now)
+            if taken != len(event.deliveries):
+                # Some sink already sent (or is sending) the text: saying it too would tell the caller twice.
+                raise Conflict(f"the follow-up for help request {rid} has already gone out as a text")
+            said = req.answer if req.status == RequestStatus.RESOLVED else "no answer was found yet"
+            repository.add_timeline(
+                request=req, at=now, kind="said_in_call", actor="agent",
+                message=f"Told the caller on the line: {said}",
+            )
+            view = HelpRequestView.of(req)
+        return view
+
+    async def _load(self, session: AsyncSession, rid: str) -> HelpRequest:
+        req = await repository.get_request(session=session, rid=rid)
+        if req is None:
+            raise NotFound("help request", rid)
+        return req
+
+    def _wake(self) -> None:
+        for listener in self.listeners:
+            listener()
