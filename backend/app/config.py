@@ -57,8 +57,19 @@ class Settings(BaseSettings):
     livekit_api_key: str | None = None
     livekit_api_secret: str | None = None
 
+    # The voice agent (app/livekit_worker.py) and the call simulator (`make call`).
+    hitl_url: str = "http://127.0.0.1:8000"  # where the agent reaches this backend
+    livekit_agent_name: str = ""  # empty: dispatched to every new room
+    # Speech in and out through any OpenAI-compatible endpoint; unset base URL / key fall back to the LLM's.
+    voice_base_url: str | None = None
+    voice_api_key: str | None = None
+    stt_model: str = "gpt-4o-mini-transcribe"
+    tts_model: str = "gpt-4o-mini-tts"
+    tts_voice: str = "alloy"
+
     @field_validator(
         "supervisor_token", "agent_token", "notify_webhook_url", "notify_webhook_secret", "llm_base_url", "llm_api_key",
+        "livekit_url", "livekit_api_key", "livekit_api_secret", "voice_base_url", "voice_api_key",
         mode="before",
     )
     @classmethod
@@ -68,6 +79,11 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return self.supervisor_token is not None
+
+    @property
+    def agent_bearer(self) -> str | None:
+        """The agent's token; with only a supervisor token configured, that one."""
+        return self.agent_token or self.supervisor_token
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,82 @@
+"""Checks on what the agent is about to say: does the caller ask something, and are the facts sourced.
+
+A model may phrase an answer; it may not add a salon fact. Facts a caller could act on wrongly are
+mostly numbers (prices, times, durations, phone numbers) and days, so every such token in a reply
+must appear in what the agent was given this call: knowledge-base answers, the caller's own words,
+its own fixed phrases. It is a net under the instructions, not a substitute for them.
+"""
+from __future__ import annotations
+
+import re
+
+_NUMBER_WORDS = {
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+}
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "weekend")
+# Not "May" or "March": as words they start too many sentences ("May I have your name?").
+_MONTHS = ("january", "february", "april", "june", "july", "august", "september", "october", "november",
+           "december")
+_OTHER = ("noon", "midnight", "free", "percent", "half")
+
+_TOKEN = re.compile(
+    r"\d+(?:[.,:]\d+)*"
+    r"|\b(?:" + "|".join(list(_NUMBER_WORDS) + list(_DAYS) + list(_OTHER)) + r")s?\b"
+    # Months count only capitalized ("august" is also an adjective).
+    r"|\b(?:" + "|".join(m.capitalize() for m in _MONTHS) + r")\b",
+    re.IGNORECASE,
+)
+
+
+def _canonical(token: str) -> str:
+    word = token.lower()
+    if word[0].isdigit():
+        digits = re.sub(r"[.,:]00$", "", word).replace(",", "")
+        return digits.lstrip("0") or "0"
+    if word not in _NUMBER_WORDS and word.endswith("s") and word[:-1] in (*_NUMBER_WORDS, *_DAYS, *_OTHER):
+        word = word[:-1]
+    return str(_NUMBER_WORDS.get(word, word))
+
+
+def fact_tokens(text: str) -> set[str]:
+    tokens = set()
+    for match in _TOKEN.finditer(text):
+        raw = match.group(0)
+        if raw[0].isalpha() and raw.lower() in _MONTHS and not raw[0].isupper():
+            continue
+        tokens.add(_canonical(raw))
+    return tokens
+
+
+def unsourced_facts(reply: str, sources: str) -> set[str]:
+    """Fact tokens of `reply` that appear nowhere in `sources`."""
+    return fact_tokens(reply) - fact_tokens(sources)
+
+
+_QUESTION_START = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|yes|so|and|ok|okay|um|uh|also|oh)\W+)*"
+    r"(?:what|what's|whats|when|where|which|who|whose|why|how|do|does|did|can|could|is|are|was|were|will|would|"
+    r"should|shall|may|might|have|has|any|got)\b",
+    re.IGNORECASE,
+)
+_INQUIRY = re.compile(
+    r"\b(?:i (?:want|need|would like|'d like) to (?:know|ask|find out|book)|tell me|wondering|curious|"
+    r"price of|cost of|looking for|interested in)\b",
+    re.IGNORECASE,
+)
+# Questions about the call itself, not the salon: the model may handle these.
+_SMALL_TALK = re.compile(
+    r"^\W*(?:(?:hi|hello|hey)\W+)*(?:how are you|are you (?:there|a (?:robot|bot|machine|person|human)|real|human)|"
+    r"can you hear me|who(?:'s| is) this|is this (?:the )?(?:salon|maple)|what(?:'s| is) your name)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_something(utterance: str) -> bool:
+    """Does the caller ask about the salon? Doubt counts as yes: a question goes to the KB or a human."""
+    text = utterance.strip()
+    if not text or _SMALL_TALK.search(text):
+        return False
+    return "?" in text or bool(_QUESTION_START.search(text)) or bool(_INQUIRY.search(text))

@@ -1,0 +1,97 @@
+"""A deterministic stand-in for the cloud LLM, for `make call` and tests: no key, no network.
+
+It drives the same tools a real model would: every caller question goes to the knowledge base, a KB
+answer is said verbatim, no answer means asking the supervisor, and a number given after the agent
+asked for one is saved as the caller's contact.
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, llm
+
+from app.agent import tool_results
+from app.agent.receptionist import ASK_CONTACT, CONTACT_UNCLEAR, SAY_AGAIN
+
+_GOODBYE = re.compile(r"^\W*(?:ok(?:ay)?\W+)?(?:bye|goodbye|that's all|that is all|no,? thanks?|nothing else)\b", re.I)
+_THANKS = re.compile(r"^\W*(?:great\W+|perfect\W+|ok(?:ay)?\W+)?(?:thanks|thank you|cheers)\W*$", re.I)
+_GREETING = re.compile(r"^\W*(?:hi|hello|hey|good (?:morning|afternoon|evening))\W*$", re.I)
+_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+
+
+def _text(content: str) -> llm.ChoiceDelta:
+    return llm.ChoiceDelta(role="assistant", content=content)
+
+
+def _tool(name: str, **arguments: Any) -> llm.ChoiceDelta:
+    call = llm.FunctionToolCall(name=name, arguments=json.dumps(arguments), call_id=f"call_{uuid.uuid4().hex[:12]}")
+    return llm.ChoiceDelta(role="assistant", tool_calls=[call])
+
+
+def _awaiting_contact(items: list[llm.ChatItem]) -> bool:
+    """Did the agent's last tool result ask the caller for a number?"""
+    for item in reversed(items):
+        if isinstance(item, llm.FunctionCallOutput):
+            said = tool_results.payload(item.output, tool_results.SAY) or ""
+            return said.endswith(ASK_CONTACT) or said == CONTACT_UNCLEAR
+    return False
+
+
+def respond(chat_ctx: llm.ChatContext, salon_name: str) -> llm.ChoiceDelta:
+    """The next step of the conversation: words to say, or one tool call."""
+    items = [i for i in chat_ctx.items if isinstance(i, (llm.ChatMessage, llm.FunctionCall, llm.FunctionCallOutput))]
+    last = items[-1] if items else None
+    if isinstance(last, llm.FunctionCallOutput):
+        if (answer := tool_results.payload(last.output, tool_results.KB_ANSWER)) is not None:
+            return _text(answer)
+        if tool_results.payload(last.output, tool_results.NO_ANSWER) is not None:
+            call = next(i for i in items if isinstance(i, llm.FunctionCall) and i.call_id == last.call_id)
+            return _tool("request_supervisor_help", question=json.loads(call.arguments)["question"])
+        if (said := tool_results.payload(last.output, tool_results.SAY)) is not None:
+            return _text(said)
+        return _text(SAY_AGAIN)
+    utterance = last.text_content if isinstance(last, llm.ChatMessage) and last.role == "user" else None
+    if not utterance or not utterance.strip():
+        return _text("How can I help you today?")
+    if _awaiting_contact(items) and _PHONE.search(utterance):
+        return _tool("save_caller_contact", phone_number=_PHONE.search(utterance).group(0))  # type: ignore[union-attr]
+    if _GOODBYE.search(utterance):
+        return _text(f"Thank you for calling {salon_name}. Goodbye!")
+    if _THANKS.search(utterance):
+        return _text("You're welcome. Is there anything else I can help you with?")
+    if _GREETING.search(utterance):
+        return _text("Hello! What can I help you with?")
+    return _tool("lookup_knowledge_base", question=utterance.strip())
+
+
+class LocalResponder(llm.LLM):
+    def __init__(self, *, salon_name: str) -> None:
+        super().__init__()
+        self.salon_name = salon_name
+
+    @property
+    def model(self) -> str:
+        return "local-responder"
+
+    @property
+    def provider(self) -> str:
+        return "frontdesk"
+
+    def chat(
+        self, *, chat_ctx: llm.ChatContext, tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS, **_: Any,
+    ) -> llm.LLMStream:
+        return _Reply(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options,
+                      delta=respond(chat_ctx, self.salon_name))
+
+
+class _Reply(llm.LLMStream):
+    def __init__(self, responder: LocalResponder, *, delta: llm.ChoiceDelta, **kwargs: Any) -> None:
+        super().__init__(responder, **kwargs)
+        self._delta = delta
+
+    async def _run(self) -> None:
+        self._event_ch.send_nowait(llm.ChatChunk(id=f"local_{uuid.uuid4().hex[:12]}", delta=self._delta))
