@@ -43,6 +43,7 @@ async def running_app(settings: Settings, token: str | None = None) -> AsyncIter
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
             client.app = app  # type: ignore[attr-defined]
+            client.transport = transport  # type: ignore[attr-defined]
             yield client
 
 

@@ -21,13 +21,33 @@ _MONTHS = ("january", "february", "april", "june", "july", "august", "september"
            "december")
 _OTHER = ("noon", "midnight", "free", "percent", "half")
 
+_WORD_NUMBER = re.compile(
+    r"\b(?:one|%s)s?(?:[\s-]+(?:and[\s-]+)?(?:one|%s)s?)*\b" % (("|".join(_NUMBER_WORDS),) * 2), re.IGNORECASE
+)
 _TOKEN = re.compile(
     r"\d+(?:[.,:]\d+)*"
-    r"|\b(?:" + "|".join(list(_NUMBER_WORDS) + list(_DAYS) + list(_OTHER)) + r")s?\b"
+    r"|\b(?:" + "|".join(_DAYS + _OTHER) + r")s?\b"
     # Months count only capitalized ("august" is also an adjective).
     r"|\b(?:" + "|".join(m.capitalize() for m in _MONTHS) + r")\b",
     re.IGNORECASE,
 )
+
+
+def _spelled_value(phrase: str) -> int:
+    """ "sixty-five" -> 65, "one hundred and twenty" -> 120."""
+    total = current = 0
+    for word in re.findall(r"[a-z]+", phrase.lower()):
+        word = word if word in _NUMBER_WORDS or word == "one" else word.removesuffix("s")
+        if word == "and":
+            continue
+        if word == "hundred":
+            current = max(current, 1) * 100
+        elif word == "thousand":
+            total += max(current, 1) * 1000
+            current = 0
+        else:
+            current += 1 if word == "one" else _NUMBER_WORDS[word]
+    return total + current
 
 
 def _canonical(token: str) -> str:
@@ -35,14 +55,15 @@ def _canonical(token: str) -> str:
     if word[0].isdigit():
         digits = re.sub(r"[.,:]00$", "", word).replace(",", "")
         return digits.lstrip("0") or "0"
-    if word not in _NUMBER_WORDS and word.endswith("s") and word[:-1] in (*_NUMBER_WORDS, *_DAYS, *_OTHER):
-        word = word[:-1]
-    return str(_NUMBER_WORDS.get(word, word))
+    return word.removesuffix("s") if word.removesuffix("s") in (*_DAYS, *_OTHER) else word
 
 
 def fact_tokens(text: str) -> set[str]:
     tokens = set()
-    for match in _TOKEN.finditer(text):
+    for match in _WORD_NUMBER.finditer(text):
+        if match.group(0).lower() != "one":  # "one moment", "the one you want": not a fact
+            tokens.add(str(_spelled_value(match.group(0))))
+    for match in _TOKEN.finditer(_WORD_NUMBER.sub(" ", text)):
         raw = match.group(0)
         if raw[0].isalpha() and raw.lower() in _MONTHS and not raw[0].isupper():
             continue
@@ -62,7 +83,7 @@ _QUESTION_START = re.compile(
     re.IGNORECASE,
 )
 _INQUIRY = re.compile(
-    r"\b(?:i (?:want|need|would like|'d like) to (?:know|ask|find out|book)|tell me|wondering|curious|"
+    r"\b(?:i(?: want| need| would like|'d like| wanna) to (?:know|ask|find out|book)|tell me|wondering|curious|"
     r"price of|cost of|looking for|interested in)\b",
     re.IGNORECASE,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, llm
@@ -22,11 +23,11 @@ _GREETING = re.compile(r"^\W*(?:hi|hello|hey|good (?:morning|afternoon|evening))
 _PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
-def _text(content: str) -> llm.ChoiceDelta:
+def reply_text(content: str) -> llm.ChoiceDelta:
     return llm.ChoiceDelta(role="assistant", content=content)
 
 
-def _tool(name: str, **arguments: Any) -> llm.ChoiceDelta:
+def tool_call(name: str, **arguments: Any) -> llm.ChoiceDelta:
     call = llm.FunctionToolCall(name=name, arguments=json.dumps(arguments), call_id=f"call_{uuid.uuid4().hex[:12]}")
     return llm.ChoiceDelta(role="assistant", tool_calls=[call])
 
@@ -46,35 +47,38 @@ def respond(chat_ctx: llm.ChatContext, salon_name: str) -> llm.ChoiceDelta:
     last = items[-1] if items else None
     if isinstance(last, llm.FunctionCallOutput):
         if (answer := tool_results.payload(last.output, tool_results.KB_ANSWER)) is not None:
-            return _text(answer)
+            return reply_text(answer)
         if tool_results.payload(last.output, tool_results.NO_ANSWER) is not None:
             call = next(i for i in items if isinstance(i, llm.FunctionCall) and i.call_id == last.call_id)
-            return _tool("request_supervisor_help", question=json.loads(call.arguments)["question"])
+            return tool_call("request_supervisor_help", question=json.loads(call.arguments)["question"])
         if (said := tool_results.payload(last.output, tool_results.SAY)) is not None:
-            return _text(said)
-        return _text(SAY_AGAIN)
+            return reply_text(said)
+        return reply_text(SAY_AGAIN)
     utterance = last.text_content if isinstance(last, llm.ChatMessage) and last.role == "user" else None
     if not utterance or not utterance.strip():
-        return _text("How can I help you today?")
+        return reply_text("How can I help you today?")
     if _awaiting_contact(items) and _PHONE.search(utterance):
-        return _tool("save_caller_contact", phone_number=_PHONE.search(utterance).group(0))  # type: ignore[union-attr]
+        return tool_call("save_caller_contact", phone_number=_PHONE.search(utterance).group(0))  # type: ignore[union-attr]
     if _GOODBYE.search(utterance):
-        return _text(f"Thank you for calling {salon_name}. Goodbye!")
+        return reply_text(f"Thank you for calling {salon_name}. Goodbye!")
     if _THANKS.search(utterance):
-        return _text("You're welcome. Is there anything else I can help you with?")
+        return reply_text("You're welcome. Is there anything else I can help you with?")
     if _GREETING.search(utterance):
-        return _text("Hello! What can I help you with?")
-    return _tool("lookup_knowledge_base", question=utterance.strip())
+        return reply_text("Hello! What can I help you with?")
+    return tool_call("lookup_knowledge_base", question=utterance.strip())
 
 
-class LocalResponder(llm.LLM):
-    def __init__(self, *, salon_name: str) -> None:
+class ScriptedLLM(llm.LLM):
+    """An `llm.LLM` whose every reply is one step computed from the conversation so far."""
+
+    def __init__(self, script: Callable[[llm.ChatContext], llm.ChoiceDelta], name: str = "scripted") -> None:
         super().__init__()
-        self.salon_name = salon_name
+        self.script = script
+        self.name = name
 
     @property
     def model(self) -> str:
-        return "local-responder"
+        return self.name
 
     @property
     def provider(self) -> str:
@@ -85,11 +89,16 @@ class LocalResponder(llm.LLM):
         conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS, **_: Any,
     ) -> llm.LLMStream:
         return _Reply(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options,
-                      delta=respond(chat_ctx, self.salon_name))
+                      delta=self.script(chat_ctx))
+
+
+class LocalResponder(ScriptedLLM):
+    def __init__(self, *, salon_name: str) -> None:
+        super().__init__(lambda chat_ctx: respond(chat_ctx, salon_name), name="local-responder")
 
 
 class _Reply(llm.LLMStream):
-    def __init__(self, responder: LocalResponder, *, delta: llm.ChoiceDelta, **kwargs: Any) -> None:
+    def __init__(self, responder: ScriptedLLM, *, delta: llm.ChoiceDelta, **kwargs: Any) -> None:
         super().__init__(responder, **kwargs)
         self._delta = delta
 

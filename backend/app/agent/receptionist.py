@@ -186,6 +186,9 @@ class Receptionist(Agent):
         reply = "".join(text).strip()
         if reply:
             yield await self._vetted(reply)
+        elif model_settings.tool_choice == "none":
+            # The session cut off a model stuck calling tools: the caller still gets an answer or a human.
+            yield await self._fallback()
 
     def _track_turn(self, chat_ctx: llm.ChatContext) -> None:
         for item in reversed(chat_ctx.items):
@@ -205,6 +208,10 @@ class Receptionist(Agent):
         if not unsourced:
             return reply
         log.warning("the model said facts nothing in the call supplied (%s): %r", ", ".join(sorted(unsourced)), reply)
+        return await self._fallback()
+
+    async def _fallback(self) -> str:
+        turn = self._turn
         if turn.kb_answer is not None:
             return turn.kb_answer
         if turn.utterance and not turn.escalated:

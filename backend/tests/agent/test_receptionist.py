@@ -1,0 +1,150 @@
+"""The receptionist in a text-only AgentSession with scripted models, against a running backend."""
+from __future__ import annotations
+
+from app.agent.local_responder import reply_text, tool_call
+from app.agent.receptionist import ASK_CONTACT, CHECKING, LIVE_ANSWER, Caller
+from tests.agent.conftest import CUT_A, CUT_Q, SUNDAY_A, SUNDAY_Q, script
+from tests.support import eventually
+
+
+def _message(assertion) -> str:
+    return assertion.is_message(role="assistant").event().item.text_content
+
+
+async def test_kb_answer_is_looked_up_and_said(open_call) -> None:
+    async with open_call() as call:
+        result = await call.session.run(user_input=SUNDAY_Q)
+        result.expect.next_event().is_function_call(name="lookup_knowledge_base", arguments={"question": SUNDAY_Q})
+        result.expect.next_event().is_function_call_output()
+        assert _message(result.expect.next_event()) == SUNDAY_A
+        result.expect.no_more_events()
+        assert await call.requests() == []
+        entries = (await call.api.get("/api/knowledge-base")).json()
+        assert next(e for e in entries if e["question"] == SUNDAY_Q)["times_used"] == 1
+
+
+async def test_unknown_question_escalates_with_the_callers_details(open_call) -> None:
+    question = "Do you sell Qwirlo hair serum?"
+    async with open_call() as call:
+        result = await call.session.run(user_input=question)
+        result.expect.next_event().is_function_call(name="lookup_knowledge_base", arguments={"question": question})
+        result.expect.next_event().is_function_call_output()
+        result.expect.next_event().is_function_call(name="request_supervisor_help", arguments={"question": question})
+        result.expect.next_event().is_function_call_output()
+        said = _message(result.expect.next_event())
+        assert said.startswith(CHECKING) and "+14155550123" in said
+        result.expect.no_more_events()
+
+        [req] = await call.requests()
+        assert (req["question"], req["customer_name"], req["customer_contact"]) == (question, "Maya", "+14155550123")
+        assert {"role": "caller", "text": question} in req["transcript"]
+        assert req["status"] == "pending"
+
+
+async def test_model_that_answers_a_question_without_the_kb_is_overruled(open_call) -> None:
+    # The model improvises a price; the KB says otherwise. The caller hears the KB.
+    model = script(reply_text("A women's cut is $40."))
+    async with open_call(model) as call:
+        result = await call.session.run(user_input=CUT_Q)
+        assert _message(result.expect.next_event()) == CUT_A
+
+
+async def test_model_that_improvises_an_unknown_fact_escalates_instead(open_call) -> None:
+    model = script(reply_text("Yes, we're open until 9 pm on Mondays!"))
+    async with open_call(model) as call:
+        result = await call.session.run(user_input="Are you open late on Mondays?")
+        assert _message(result.expect.next_event()).startswith(CHECKING)
+        [req] = await call.requests()
+        assert req["question"] == "Are you open late on Mondays?"
+
+
+async def test_model_adding_a_fact_to_a_kb_answer_is_overruled(open_call) -> None:
+    model = script(
+        tool_call("lookup_knowledge_base", question=SUNDAY_Q),
+        reply_text("We're open 10 to 4 on Sundays, and from 7 on Mondays."),
+    )
+    async with open_call(model) as call:
+        result = await call.session.run(user_input=SUNDAY_Q)
+        result.expect.next_event().is_function_call(name="lookup_knowledge_base")
+        result.expect.next_event().is_function_call_output()
+        assert _message(result.expect.next_event()) == SUNDAY_A
+
+
+async def test_model_may_rephrase_a_kb_answer(open_call) -> None:
+    rephrased = "On Sundays we're open from 10 until 4."
+    model = script(tool_call("lookup_knowledge_base", question=SUNDAY_Q), reply_text(rephrased))
+    async with open_call(model) as call:
+        result = await call.session.run(user_input=SUNDAY_Q)
+        result.expect.next_event().is_function_call(name="lookup_knowledge_base")
+        result.expect.next_event().is_function_call_output()
+        assert _message(result.expect.next_event()) == rephrased
+
+
+async def test_small_talk_needs_no_lookup(open_call) -> None:
+    model = script(reply_text("I'm the salon's virtual receptionist. How can I help?"))
+    async with open_call(model) as call:
+        result = await call.session.run(user_input="Are you a robot?")
+        assert "virtual receptionist" in _message(result.expect.next_event())
+        assert await call.requests() == []
+
+
+async def test_a_model_stuck_calling_tools_is_stopped(open_call) -> None:
+    model = script(tool_call("lookup_knowledge_base", question=SUNDAY_Q))
+    async with open_call(model) as call:
+        result = await call.session.run(user_input=SUNDAY_Q)
+        # Three tool steps, then the session asks for words with tools off; the caller hears the KB.
+        calls = [e for e in result.events if e.type == "function_call"]
+        assert len(calls) <= 4
+        assert call.said()[-1] == SUNDAY_A
+
+
+async def test_caller_with_no_number_is_asked_for_one(open_call) -> None:
+    question = "Can I bring my Zorbel ferret to my appointment?"
+    async with open_call(caller=Caller(name=None, contact=None)) as call:
+        result = await call.session.run(user_input=question)
+        assert ASK_CONTACT in call.said()[-1]
+        [req] = await call.requests()
+        assert req["customer_contact"] is None and req["customer_name"] == "Phone caller"
+
+        result = await call.session.run(user_input="Sure, it's 415 555 0123.")
+        result.expect.next_event().is_function_call(name="save_caller_contact")
+        result.expect.next_event().is_function_call_output()
+        assert "4155550123" in _message(result.expect.next_event())
+        [req] = await call.requests()
+        assert req["customer_contact"] == "4155550123"
+
+
+async def test_answer_arriving_during_the_call_is_said_live(open_call) -> None:
+    question = "Do you do Plimsy braids?"
+    answer = "Yes, Plimsy braids are $80."
+    async with open_call() as call:
+        await call.session.run(user_input=question)
+        [req] = await call.requests()
+        r = await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": answer})
+        assert r.status_code == 200
+        assert await call.agent.follow_ups_said(10)
+        assert call.said()[-1] == LIVE_ANSWER.format(answer=answer)
+        notes = (await call.api.get("/api/notifications")).json()
+        assert {d["status"] for d in notes if d["request_id"] == req["id"] and d["recipient"] == "customer"} == {
+            "said_in_call"
+        }
+
+
+async def test_caller_who_hangs_up_first_gets_the_text(open_call) -> None:
+    async with open_call() as call:
+        await call.session.run(user_input="Do you do Plimsy braids?")
+        [req] = await call.requests()
+        await call.agent.call_ended()
+        r = await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, $80."})
+        assert r.status_code == 200
+
+        async def texted() -> bool:
+            notes = (await call.api.get("/api/notifications")).json()
+            return {d["status"] for d in notes if d["request_id"] == req["id"] and d["recipient"] == "customer"} == {
+                "delivered"
+            }
+
+        await eventually(texted)
+        transcript = (await call.api.get(f"/api/help-requests/{req['id']}")).json()["transcript"]
+        assert any(line["role"] == "agent" and line["text"].startswith(CHECKING) for line in transcript)
+

@@ -1,0 +1,96 @@
+"""`make call`'s simulator against a running test app, and the LiveKit worker's command line."""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from app.agent import simulator
+from app.agent.receptionist import Caller
+from app.config import BACKEND_DIR, Settings
+from app.livekit_worker import missing_settings
+from tests.agent.conftest import SALON, SUNDAY_A, SUNDAY_Q
+from tests.support import eventually
+
+
+def _agent_lines(out: str) -> list[str]:
+    return [line.removeprefix("agent: ") for line in out.splitlines() if line.startswith("agent: ")]
+
+
+async def _call(api: httpx.AsyncClient, say: str, wait: float = 5, caller: Caller | None = None) -> int:
+    return await simulator.call(
+        base_url="http://test", token=None, salon_name=SALON, caller=caller or Caller("Maya", "+14155550123"),
+        say=say, wait=wait, transport=api.transport,  # type: ignore[attr-defined]
+    )
+
+
+async def test_kb_question_is_answered_in_one_line(api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await _call(api, SUNDAY_Q) == 0
+    lines = _agent_lines(capsys.readouterr().out)
+    assert lines[0].startswith("Thank you for calling") and lines[-1] == SUNDAY_A
+
+
+async def test_answer_given_while_the_call_waits_is_printed(
+    api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    question = "Do you offer Vexlo scalp treatments?"
+    call = asyncio.create_task(_call(api, question, wait=20))
+    pending = await eventually(lambda: _pending(api, question), timeout=10)
+    r = await api.post(f"/api/help-requests/{pending['id']}/response", json={"answer": "Yes, for $55."})
+    assert r.status_code == 200
+    assert await asyncio.wait_for(call, 20) == 0
+    lines = _agent_lines(capsys.readouterr().out)
+    assert lines[-1] == "Good news — my supervisor says: Yes, for $55."
+
+    # The next caller's paraphrase is answered from what was learned, with no new request.
+    assert await _call(api, "Do you offer Vexlo scalp treatments", caller=Caller("Noor", "+14155550999")) == 0
+    assert _agent_lines(capsys.readouterr().out)[-1] == "Yes, for $55."
+    assert len((await api.get("/api/help-requests")).json()) == 1
+
+
+async def _pending(api: httpx.AsyncClient, question: str) -> dict | None:
+    rows = (await api.get("/api/help-requests", params={"status": "pending"})).json()
+    return next((r for r in rows if r["question"] == question), None)
+
+
+async def test_no_answer_within_wait_ends_the_call_cleanly(
+    api: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _call(api, "Do you offer Vexlo scalp treatments?", wait=0.3) == 0
+    [req] = (await api.get("/api/help-requests")).json()
+    assert req["status"] == "pending" and req["caller_on_line_until"] is None
+
+
+async def test_no_backend_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = await simulator.call(base_url="http://127.0.0.1:9", token=None, salon_name=SALON, caller=Caller(),
+                                say="hi", wait=0)
+    assert code == 1
+    assert "no Frontdesk backend at http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def _worker(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "LLM_", "VOICE_"))}
+    return subprocess.run([sys.executable, "-m", "app.livekit_worker", *args], cwd=BACKEND_DIR,
+                          env={**clean, **env}, capture_output=True, text=True, timeout=120)
+
+
+def test_worker_help_works_offline() -> None:
+    done = _worker("--help")
+    assert done.returncode == 0, done.stderr
+    assert "dev" in done.stdout and "start" in done.stdout
+
+
+def test_worker_refuses_to_start_without_its_settings() -> None:
+    done = _worker("dev")
+    assert done.returncode == 2
+    assert "LIVEKIT_URL" in done.stderr and "LLM_API_KEY" in done.stderr and "make call" in done.stderr
+
+
+def test_console_mode_needs_no_livekit_server() -> None:
+    settings = Settings(_env_file=None, llm_api_key="k")
+    assert missing_settings(settings, "console") == []
+    assert any("LIVEKIT_URL" in m for m in missing_settings(settings, "start"))
