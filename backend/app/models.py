@@ -67,7 +67,7 @@ class HelpRequest(Base):
     channel: Mapped[str] = mapped_column(String(10))
     question: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12), default=RequestStatus.PENDING)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     escalated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -166,6 +166,16 @@ class KnowledgeBaseEntry(Base):
         ),
         Index("ix_kb_updated", "updated_at"),
     )
+
+
+class KnowledgeBaseUse(Base):
+    """One answer the agent said from the KB: the console's "answered without escalation" per day."""
+
+    __tablename__ = "knowledge_base_uses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("knowledge_base_entries.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class KnowledgeBaseState(Base):

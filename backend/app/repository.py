@@ -16,6 +16,7 @@ from app.models import (
     KnowledgeBaseChange,
     KnowledgeBaseEntry,
     KnowledgeBaseState,
+    KnowledgeBaseUse,
     OutboxDelivery,
     OutboxEvent,
     RequestEvent,
@@ -198,7 +199,23 @@ async def record_entry_use(*, session: AsyncSession, entry_id: str, now: datetim
         .values(times_used=KnowledgeBaseEntry.times_used + 1, last_used_at=now, revision=revision)
         .execution_options(synchronize_session=False)
     )
-    return (await session.execute(stmt)).rowcount == 1  # type: ignore[attr-defined]
+    if (await session.execute(stmt)).rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    session.add(KnowledgeBaseUse(entry_id=entry_id, at=now))
+    return True
+
+
+async def kb_use_times(*, session: AsyncSession, since: datetime) -> Sequence[datetime]:
+    stmt = select(KnowledgeBaseUse.at).where(KnowledgeBaseUse.at >= since)
+    return (await session.scalars(stmt)).all()
+
+
+async def requests_touched_since(*, session: AsyncSession, since: datetime) -> Sequence[Any]:
+    """(created_at, resolved_at, status, answered_by) of requests created or closed since `since`."""
+    stmt = select(
+        HelpRequest.created_at, HelpRequest.resolved_at, HelpRequest.status, HelpRequest.answered_by
+    ).where(or_(HelpRequest.created_at >= since, HelpRequest.resolved_at >= since))
+    return (await session.execute(stmt)).all()
 
 
 # --- outbox --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -34,8 +35,15 @@ _MODEL_UNAVAILABLE = (
 )
 
 
+_BROWSER_UNAVAILABLE = (
+    None if shutil.which("chromium") else "Debian's chromium is not installed: apt-get install -y chromium (make test does)"
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for marker, reason in (("postgres", _PG_UNAVAILABLE), ("model", _MODEL_UNAVAILABLE)):
+    for marker, reason in (
+        ("postgres", _PG_UNAVAILABLE), ("model", _MODEL_UNAVAILABLE), ("browser", _BROWSER_UNAVAILABLE)
+    ):
         if reason is None:
             continue
         if os.environ.get("CI"):

@@ -1,11 +1,6 @@
 """Hard kills: a real server process killed with SIGKILL loses no event and no deadline."""
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,54 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.config import BACKEND_DIR
+from tests.server_process import ServerProcess
 from tests.support import WebhookReceiver, request_body
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    def __init__(self, tmp: Path, **env: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items() if k not in ("SUPERVISOR_TOKEN", "AGENT_TOKEN")}
-        self.env.update(
-            HOST="127.0.0.1", PORT=str(self.port), KB_SEED_FILE="",
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'hitl.db'}", NOTIFY_RETRY_BASE_SECONDS="0.2", **env,
-        )
-        self.log = tmp / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=self.env,
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("server did not start: " + self.log.read_text())
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(20)
 
 
 @pytest.fixture

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from app.config import Settings
+from app.services.change_feed import ChangeFeed
 from app.services.help_requests import HelpRequestService
 from app.services.knowledge_base import KnowledgeBase
 from app.services.outbox_view import OutboxView
+from app.services.stats import Overview
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class Services:
     help_requests: HelpRequestService
     kb: KnowledgeBase
     outbox: OutboxView
+    overview: Overview
+    feed: ChangeFeed
 
 
 def _services(request: Request) -> Services:

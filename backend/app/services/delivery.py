@@ -50,6 +50,8 @@ class SinkWorker(WakeableLoop):
         self.sink = sink
         self.policy = policy
         self.clock = clock
+        # Called with the request id once a delivery's outcome is in its timeline (the console listens).
+        self.listeners: list[Callable[[str], None]] = []
 
     async def step(self) -> float | None:
         if await self.deliver_due():
@@ -75,6 +77,9 @@ class SinkWorker(WakeableLoop):
                 delivery = await repository.get_delivery(session=session, delivery_id=delivery_id)
                 if delivery is not None:
                     await self._record(session, delivery, attempts, error)
+        for rid in {event.request_id for _, _, event in work if event.request_id}:
+            for listener in self.listeners:
+                listener(rid)
         return len(work)
 
     async def _send(self, event: OutboxEvent) -> str | None:

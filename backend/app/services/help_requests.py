@@ -22,8 +22,9 @@ from app.services.snapshots import HelpRequestDetail, HelpRequestView
 
 log = logging.getLogger(__name__)
 
-# Called after a commit with (event type, request id): wakes the deliverer and the sweeper.
-ChangeListener = Callable[[EventType, str], None]
+# Called after a commit with (event type, request id): wakes the deliverer and the sweeper, and tells
+# the console. The type is None for changes that notify nobody (a contact added, say).
+ChangeListener = Callable[[EventType | None, str], None]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class HelpRequestService:
         self.listeners: list[ChangeListener] = []
         self.calls = LiveKitAgent(db=db, notifier=notifier, clock=clock)
 
-    def _changed(self, kind: EventType, rid: str) -> None:
+    def _changed(self, kind: EventType | None, rid: str) -> None:
         for listener in self.listeners:
             listener(kind, rid)
 
@@ -166,6 +167,7 @@ class HelpRequestService:
                 req.transcript = list(transcript)
             req.updated_at = now
             view = HelpRequestView.of(req)
+        self._changed(None, rid)
         return view
 
     async def respond(

@@ -107,6 +107,8 @@ class KnowledgeBase:
         self._checked_at = float("-inf")
         # The agent often asks about the same words twice in a call (look up, then escalate).
         self._query_vectors: dict[str, np.ndarray] = {}
+        # Called with the ids of entries that changed, this process's writes and other processes' alike.
+        self.listeners: list[Callable[[list[str]], None]] = []
 
     @property
     def mode(self) -> str:
@@ -298,6 +300,9 @@ class KnowledgeBase:
                 revision,
             )
             self._checked_at = now
+        changed = [e.id for e in entries]
+        for listener in self.listeners:
+            listener(changed)
 
     async def search(self, query: str) -> SearchResult:
         vectors = await self.embed_query(query)

@@ -34,8 +34,9 @@ class LiveKitAgent:
         self.db = db
         self.notifier = notifier
         self.clock = clock
-        # Called after a commit that made held texts due: wakes the deliverers.
-        self.listeners: list[Callable[[], None]] = []
+        # Called with the request id after a commit that changed what supervisors see or made held
+        # texts due (wakes the deliverers, tells the console).
+        self.listeners: list[Callable[[str], None]] = []
 
     def notify_customer(self, *, session: AsyncSession, kind: EventType, request: HelpRequest, now: datetime) -> None:
         """Inside a lifecycle transaction: write the follow-up text; hold it while the caller is on the line."""
@@ -56,6 +57,7 @@ class LiveKitAgent:
         released = 0
         async with self.db.transaction() as session:
             req = await self._load(session, rid)
+            was_on_line = req.caller_on_line_until is not None and req.caller_on_line_until > now
             if on_line:
                 req.caller_on_line_until = now + PRESENCE_LEASE
             else:
@@ -67,8 +69,8 @@ class LiveKitAgent:
                         message="The caller hung up before the agent could tell them: the follow-up goes out as a text",
                     )
             view = HelpRequestView.of(req)
-        if released:
-            self._wake()
+        if released or was_on_line != on_line:  # renewals change nothing anyone sees
+            self._changed(rid)
         return view
 
     async def take_follow_up(self, rid: str) -> HelpRequestView:
@@ -93,6 +95,7 @@ class LiveKitAgent:
                 message=f"Told the caller on the line: {said}",
             )
             view = HelpRequestView.of(req)
+        self._changed(rid)
         return view
 
     async def _load(self, session: AsyncSession, rid: str) -> HelpRequest:
@@ -101,6 +104,6 @@ class LiveKitAgent:
             raise NotFound("help request", rid)
         return req
 
-    def _wake(self) -> None:
+    def _changed(self, rid: str) -> None:
         for listener in self.listeners:
-            listener()
+            listener(rid)

@@ -1,0 +1,50 @@
+"""Fans "this changed" notices out to live subscribers: the console's event stream (GET /api/events).
+
+Notices carry only what changed (a help request or a KB entry, by id); readers fetch the current
+state through the ordinary API, so a notice can never show something the API would not. A
+subscriber too slow to keep up gets one `resync` in place of what it missed.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # "help_request" | "knowledge_base" | "resync"
+    id: str = ""
+
+
+RESYNC = Change("resync")
+
+
+class ChangeFeed:
+    def __init__(self, queue_size: int = 500) -> None:
+        self.queue_size = queue_size
+        self._subscribers: set[asyncio.Queue[Change]] = set()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def publish(self, kind: str, ident: str) -> None:
+        change = Change(kind, ident)
+        for queue in self._subscribers:
+            try:
+                queue.put_nowait(change)
+            except asyncio.QueueFull:
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(RESYNC)
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Change]]:
+        queue: asyncio.Queue[Change] = asyncio.Queue(self.queue_size)
+        self._subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)

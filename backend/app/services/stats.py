@@ -1,0 +1,75 @@
+"""The console's overview: what the KB spares supervisors, day by day (UTC days)."""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone
+
+from pydantic import BaseModel, Field
+
+from app import repository
+from app.db import Database
+from app.models import RequestStatus, utcnow
+
+
+class DayStats(BaseModel):
+    day: date
+    kb_answers: int = Field(description="Caller questions the agent answered from the KB")
+    escalations: int = Field(description="Caller questions that became help requests")
+    answered_without_escalation: float | None = Field(
+        description="kb_answers / (kb_answers + escalations); null on a day with no questions"
+    )
+    resolved: int = Field(description="Requests a supervisor answered that day")
+    median_minutes_to_answer: float | None = Field(description="From question to answer, over that day's answers")
+    timeouts: int = Field(description="Requests that ran out of time with no answer that day")
+    cannot_answer: int = Field(description="Requests a supervisor marked as not answerable that day")
+
+
+class Overview:
+    def __init__(self, db: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def daily(self, days: int) -> list[DayStats]:
+        today = self.clock().astimezone(timezone.utc).date()
+        first = today - timedelta(days=days - 1)
+        since = datetime.combine(first, time.min, tzinfo=timezone.utc)
+        async with self.db.read() as session:
+            uses = await repository.kb_use_times(session=session, since=since)
+            requests = await repository.requests_touched_since(session=session, since=since)
+
+        kb_answers: dict[date, int] = defaultdict(int)
+        escalations: dict[date, int] = defaultdict(int)
+        waits: dict[date, list[float]] = defaultdict(list)
+        timeouts: dict[date, int] = defaultdict(int)
+        cannot: dict[date, int] = defaultdict(int)
+        for at in uses:
+            kb_answers[at.date()] += 1
+        for created_at, resolved_at, status, answered_by in requests:
+            if created_at >= since:
+                escalations[created_at.date()] += 1
+            if resolved_at is None or resolved_at < since:
+                continue
+            day = resolved_at.date()
+            if status == RequestStatus.RESOLVED:
+                waits[day].append((resolved_at - created_at).total_seconds() / 60)
+            elif answered_by is None:
+                timeouts[day] += 1
+            else:
+                cannot[day] += 1
+
+        out = []
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            asked = kb_answers[day] + escalations[day]
+            out.append(
+                DayStats(
+                    day=day, kb_answers=kb_answers[day], escalations=escalations[day],
+                    answered_without_escalation=round(kb_answers[day] / asked, 3) if asked else None,
+                    resolved=len(waits[day]),
+                    median_minutes_to_answer=round(statistics.median(waits[day]), 1) if waits[day] else None,
+                    timeouts=timeouts[day], cannot_answer=cannot[day],
+                )
+            )
+        return out

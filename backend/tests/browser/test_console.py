@@ -1,0 +1,171 @@
+"""The supervisor console end to end: live updates, answering, races, hostile text, sign-in."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from playwright.sync_api import Page, Route, expect
+
+from tests.browser.conftest import Api, open_console
+from tests.server_process import ServerProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _word() -> str:
+    return "Zq" + uuid.uuid4().hex[:6]
+
+
+def _card(page: Page, text: str):
+    return page.locator("#pending-list .card", has_text=text)
+
+
+def test_new_request_appears_live_without_reload_or_polling(page: Page, api: Api, server: ServerProcess) -> None:
+    open_console(page, server.base)
+    list_calls: list[str] = []
+    page.on("request", lambda r: list_calls.append(r.url) if "/api/help-requests?" in r.url else None)
+
+    word = _word()
+    api.ask(f"Do you do {word} perms?", name="Robin", customer_contact="+14155550111",
+            transcript=[{"role": "caller", "text": f"Hi, do you do {word} perms?"}])
+
+    card = _card(page, word)
+    expect(card).to_be_visible()
+    expect(card.locator(".who")).to_have_text("Robin")
+    expect(card.locator(".contact")).to_contain_text("+14155550111")
+    expect(card.locator(".left")).to_contain_text("left before it times out")
+    expect(page.locator("#alert")).to_contain_text(f"New question from Robin: Do you do {word} perms?")
+    card.locator(".transcript summary").click()
+    expect(card.locator(".lines")).to_contain_text(f"caller: Hi, do you do {word} perms?")
+    # Pushed, not polled: the page fetched that one request, never the list again.
+    assert list_calls == []
+
+
+def test_answering_in_the_page_moves_it_to_history_and_learns_it(page: Page, api: Api, server: ServerProcess) -> None:
+    word = _word()
+    question = f"Can I book a {word} treatment?"
+    api.ask(question)
+    open_console(page, server.base)
+
+    card = _card(page, word)
+    box = card.get_by_label("Answer")
+    box.fill(f"Yes, {word} treatments are $70.")
+    box.press("Control+Enter")
+    expect(card).to_have_count(0)
+
+    page.get_by_role("button", name="History").click()
+    row = page.locator("#history-list .row", has_text=word)
+    expect(row.locator(".status")).to_have_text("answered")
+    row.locator("summary").first.click()
+    expect(row.locator(".timeline")).to_contain_text("Answered by supervisor")
+    expect(row.locator(".timeline")).to_contain_text("Saved to the knowledge base")
+
+    page.get_by_role("button", name="Learned answers").click()
+    page.get_by_label("Search answers").fill(word)
+    entry = page.locator("#kb-list .kb", has_text=word)
+    expect(entry.locator(".q")).to_have_text(question)
+    expect(entry.locator(".a")).to_have_text(f"Yes, {word} treatments are $70.")
+    expect(entry.locator(".meta")).to_contain_text("learned from a caller's question")
+
+
+def test_someone_else_answering_first_shows_who_and_what(page: Page, api: Api, server: ServerProcess) -> None:
+    word = _word()
+    req = api.ask(f"Do you have {word} shampoo?")
+
+    def no_live_updates(route: Route) -> None:
+        route.abort()
+
+    # Without the event stream the page cannot know another supervisor got there first.
+    page.route("**/api/events", no_live_updates)
+    page.goto(server.base + "/")
+    card = _card(page, word)
+    expect(card).to_be_visible()
+
+    assert api.answer(req["id"], f"No, we don't stock {word}.", answered_by="Priya").status_code == 200
+    card.get_by_label("Answer").fill("Yes we do")
+    card.get_by_role("button", name="Send answer").click()
+    expect(card.locator(".outcome")).to_contain_text(f"Already answered by Priya: “No, we don't stock {word}.”")
+    expect(page.get_by_text("Traceback")).to_have_count(0)
+    card.get_by_role("button", name="Dismiss").click()
+    expect(card).to_have_count(0)
+
+
+def test_callers_html_is_shown_as_text_and_runs_nothing(page: Page, api: Api, server: ServerProcess) -> None:
+    word = _word()
+    evil = f'<img src=x onerror="window.pwned=1;document.body.dataset.pwned=1">{word} <b>later</b>?'
+    api.ask(evil, name="<script>window.pwned=2</script>Eve",
+            transcript=[{"role": "caller", "text": '<svg onload="window.pwned=3"></svg>'}])
+    open_console(page, server.base)
+
+    card = _card(page, word)
+    expect(card.locator(".question")).to_have_text(evil)
+    expect(card.locator(".who")).to_have_text("<script>window.pwned=2</script>Eve")
+    card.locator(".transcript summary").click()
+    expect(card.locator(".lines")).to_contain_text('<svg onload="window.pwned=3"></svg>')
+    assert card.locator("img, b, script, svg").count() == 0
+    assert page.evaluate("window.pwned") is None
+    assert page.evaluate("document.body.dataset.pwned") is None
+
+
+def test_keyboard_moves_between_questions(page: Page, api: Api, server: ServerProcess) -> None:
+    first, second = _word(), _word()
+    api.ask(f"Is {first} parking free?")
+    api.ask(f"Is {second} parking free?")
+    open_console(page, server.base)
+    expect(_card(page, second)).to_be_visible()
+
+    page.locator("body").press("Escape")
+    page.keyboard.press("j")
+    focused = page.evaluate("document.activeElement.closest('.card')?.innerText || ''")
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")
+    after = page.evaluate("document.activeElement.closest('.card')?.innerText || ''")
+    assert focused and after and focused != after
+    page.keyboard.press("Alt+ArrowUp")
+    assert page.evaluate("document.activeElement.closest('.card')?.innerText || ''") == focused
+
+
+def test_page_reconnects_after_a_server_restart(page: Page, tmp_path) -> None:
+    server = ServerProcess(tmp_path).start()
+    try:
+        open_console(page, server.base)
+        server.stop()
+        expect(page.locator("#live")).to_have_text("reconnecting…")
+        server.start()
+        expect(page.locator("#live.on")).to_be_visible(timeout=20_000)
+        word = _word()
+        Api(server.base).ask(f"Do you sell {word} gift cards?")
+        expect(_card(page, word)).to_be_visible()
+    finally:
+        server.stop()
+
+
+def test_sign_in_flow_with_a_supervisor_token(page: Page, tmp_path) -> None:
+    server = ServerProcess(tmp_path, SUPERVISOR_TOKEN="s3cret-token").start()
+    try:
+        word = _word()
+        Api(server.base, token="s3cret-token").ask(f"Do you do {word} blowouts?")
+        page.goto(server.base + "/")
+        dialog = page.get_by_role("dialog", name="Sign in")
+        expect(dialog).to_be_visible()
+
+        dialog.get_by_label("Supervisor token").fill("wrong")
+        dialog.get_by_role("button", name="Sign in").click()
+        expect(dialog.get_by_role("alert")).to_contain_text("not accepted")
+
+        dialog.get_by_label("Supervisor token").fill("s3cret-token")
+        dialog.get_by_role("button", name="Sign in").click()
+        expect(_card(page, word)).to_be_visible()
+        expect(dialog).to_be_hidden()
+
+        page.reload()  # kept for the session
+        expect(_card(page, word)).to_be_visible()
+        expect(dialog).to_be_hidden()
+
+        # A token that stops working (rotated, say) sends the user back to the prompt.
+        page.evaluate("sessionStorage.setItem('frontdesk.supervisorToken', 'rotated')")
+        page.reload()
+        expect(dialog).to_be_visible()
+        expect(dialog.get_by_role("alert")).to_contain_text("not accepted")
+    finally:
+        server.stop()
