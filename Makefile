@@ -42,6 +42,7 @@ acceptance: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/kb_eval.py
 	$(PY) bench/kb_scale.py
+	$(PY) bench/console_latency.py
 
 clean:
 	rm -rf $(VENV) backend/data
