@@ -28,6 +28,7 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.logs import configure_logging
 from app.services.change_feed import ChangeFeed
+from app.services.change_relay import PostgresChangeRelay
 from app.services.delivery import RetryPolicy, build_workers
 from app.services.errors import Conflict, InvalidTransition, NotFound
 from app.services.expiry import ExpirySweeper
@@ -120,6 +121,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         help_requests=help_requests, kb=kb, outbox=OutboxView(db), overview=Overview(db), feed=feed
     )
     tasks = [asyncio.create_task(loop.run(), name=type(loop).__name__) for loop in loops]
+    relay = None if db.is_sqlite else PostgresChangeRelay(settings.database_url, feed)
+    relay_task = asyncio.create_task(relay.run(), name="PostgresChangeRelay") if relay else None
+    app.state.change_relay = relay
     log.info(
         "serving with %s; request timeout %ss; sinks: %s; auth %s; KB search %s (%d entries)%s",
         db.engine.url.render_as_string(hide_password=True),
@@ -133,6 +137,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if relay_task is not None:
+            relay_task.cancel()
+            await asyncio.gather(relay_task, return_exceptions=True)
         await stop_loops(loops, tasks)
         for sink in sinks:
             if isinstance(sink, WebhookSink):

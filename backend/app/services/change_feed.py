@@ -7,7 +7,7 @@ subscriber too slow to keep up gets one `resync` in place of what it missed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -25,13 +25,18 @@ class ChangeFeed:
     def __init__(self, queue_size: int = 500) -> None:
         self.queue_size = queue_size
         self._subscribers: set[asyncio.Queue[Change]] = set()
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
+        # Carry this process's changes to other processes (services/change_relay.py).
+        self.forwarders: list[Callable[[Change], None]] = []
 
     def publish(self, kind: str, ident: str) -> None:
+        """A change made here: to this process's subscribers and to the other processes."""
         change = Change(kind, ident)
+        self.deliver(change)
+        for forward in self.forwarders:
+            forward(change)
+
+    def deliver(self, change: Change) -> None:
+        """To this process's subscribers only (changes relayed from elsewhere arrive here)."""
         for queue in self._subscribers:
             try:
                 queue.put_nowait(change)

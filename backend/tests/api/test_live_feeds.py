@@ -1,6 +1,7 @@
 """The console's feeds: the change stream over a real server, and the daily overview."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.services.change_feed import Change, ChangeFeed
+from app.services.change_relay import PostgresChangeRelay
 from tests.server_process import ServerProcess
 from tests.support import make_settings, request_body, running_app
 
@@ -78,3 +81,36 @@ async def test_console_page_is_public_and_locked_down(sqlite_url: str) -> None:
         asset = await client.get("/console/console.js")
         assert asset.status_code == 200 and "content-security-policy" in asset.headers
         assert (await client.get("/api/help-requests")).status_code == 401
+
+
+@pytest.mark.postgres
+async def test_changes_made_through_one_process_reach_consoles_on_another(postgres_url: str) -> None:
+    async with running_app(make_settings(postgres_url)) as first, running_app(make_settings(postgres_url)) as second:
+        for client in (first, second):
+            await client.app.state.change_relay.wait_connected(10)  # type: ignore[attr-defined]
+        async with second.app.state.services.feed.subscribe() as queue:  # type: ignore[attr-defined]
+            rid = (await first.post("/api/help-requests", json=request_body())).json()["id"]
+            change = await asyncio.wait_for(queue.get(), 10)
+            assert (change.kind, change.id) == ("help_request", rid)
+
+
+@pytest.mark.postgres
+async def test_relay_delivers_to_peers_once_and_never_echoes(postgres_url: str) -> None:
+    feeds = [ChangeFeed(), ChangeFeed()]
+    relays = [PostgresChangeRelay(postgres_url, feed) for feed in feeds]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        for relay in relays:
+            await relay.wait_connected(10)
+        async with feeds[0].subscribe() as mine, feeds[1].subscribe() as theirs:
+            feeds[0].publish("help_request", "x")
+            assert await asyncio.wait_for(mine.get(), 5) == Change("help_request", "x")
+            assert await asyncio.wait_for(theirs.get(), 5) == Change("help_request", "x")
+            feeds[1].publish("knowledge_base", "y")
+            # Had "x" come back to its origin, it would be next in line here.
+            assert await asyncio.wait_for(mine.get(), 5) == Change("knowledge_base", "y")
+            assert await asyncio.wait_for(theirs.get(), 5) == Change("knowledge_base", "y")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
