@@ -47,9 +47,6 @@ async def api(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-CallFactory = Callable[..., "AsyncIterator[Call]"]
-
-
 @pytest.fixture
 def open_call(api: httpx.AsyncClient):
     @asynccontextmanager

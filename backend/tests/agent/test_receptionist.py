@@ -1,6 +1,8 @@
 """The receptionist in a text-only AgentSession with scripted models, against a running backend."""
 from __future__ import annotations
 
+import pytest
+
 from app.agent.local_responder import reply_text, tool_call
 from app.agent.receptionist import ASK_CONTACT, CHECKING, LIVE_ANSWER, Caller
 from tests.agent.conftest import CUT_A, CUT_Q, SUNDAY_A, SUNDAY_Q, script
@@ -58,26 +60,21 @@ async def test_model_that_improvises_an_unknown_fact_escalates_instead(open_call
         assert req["question"] == "Are you open late on Mondays?"
 
 
-async def test_model_adding_a_fact_to_a_kb_answer_is_overruled(open_call) -> None:
-    model = script(
-        tool_call("lookup_knowledge_base", question=SUNDAY_Q),
-        reply_text("We're open 10 to 4 on Sundays, and from 7 on Mondays."),
-    )
+@pytest.mark.parametrize(
+    ("worded", "said"),
+    [
+        # Rephrasing is fine; a fact the KB did not give is not, and the KB's own words are said instead.
+        ("On Sundays we're open from 10 until 4.", "On Sundays we're open from 10 until 4."),
+        ("We're open 10 to 4 on Sundays, and from 7 on Mondays.", SUNDAY_A),
+    ],
+)
+async def test_model_may_rephrase_a_kb_answer_but_not_add_to_it(open_call, worded: str, said: str) -> None:
+    model = script(tool_call("lookup_knowledge_base", question=SUNDAY_Q), reply_text(worded))
     async with open_call(model) as call:
         result = await call.session.run(user_input=SUNDAY_Q)
         result.expect.next_event().is_function_call(name="lookup_knowledge_base")
         result.expect.next_event().is_function_call_output()
-        assert _message(result.expect.next_event()) == SUNDAY_A
-
-
-async def test_model_may_rephrase_a_kb_answer(open_call) -> None:
-    rephrased = "On Sundays we're open from 10 until 4."
-    model = script(tool_call("lookup_knowledge_base", question=SUNDAY_Q), reply_text(rephrased))
-    async with open_call(model) as call:
-        result = await call.session.run(user_input=SUNDAY_Q)
-        result.expect.next_event().is_function_call(name="lookup_knowledge_base")
-        result.expect.next_event().is_function_call_output()
-        assert _message(result.expect.next_event()) == rephrased
+        assert _message(result.expect.next_event()) == said
 
 
 async def test_small_talk_needs_no_lookup(open_call) -> None:
