@@ -35,8 +35,16 @@ def _as_utc(value: datetime | str | None) -> datetime | None:
 # --- help requests -------------------------------------------------------------------------
 
 
-async def get_request(*, session: AsyncSession, rid: str, fresh: bool = False) -> HelpRequest | None:
-    return await session.get(HelpRequest, rid, populate_existing=fresh)
+def _storable_id(ident: str) -> bool:
+    # PostgreSQL refuses NUL in text: such an id cannot exist, and asking for it must not fail.
+    return "\x00" not in ident
+
+
+async def get_request(*, session: AsyncSession, rid: str, fresh: bool = False, lock: bool = False) -> HelpRequest | None:
+    """`lock`: FOR UPDATE (PostgreSQL), so changes to one request's call state apply one after the other."""
+    if not _storable_id(rid):
+        return None
+    return await session.get(HelpRequest, rid, populate_existing=fresh or lock, with_for_update=lock or None)
 
 
 async def list_requests(
@@ -107,6 +115,8 @@ async def list_entries(*, session: AsyncSession, include_retired: bool = False) 
 
 async def get_entry(*, session: AsyncSession, entry_id: str, lock: bool = False) -> KnowledgeBaseEntry | None:
     """`lock`: FOR UPDATE (PostgreSQL), so concurrent edits of one entry apply one after the other."""
+    if not _storable_id(entry_id):
+        return None
     return await session.get(KnowledgeBaseEntry, entry_id, with_for_update=lock or None, populate_existing=lock)
 
 
@@ -193,6 +203,8 @@ async def kb_changes(*, session: AsyncSession, entry_id: str) -> Sequence[Knowle
 
 
 async def record_entry_use(*, session: AsyncSession, entry_id: str, now: datetime, revision: int) -> bool:
+    if not _storable_id(entry_id):
+        return False
     stmt = (
         update(KnowledgeBaseEntry)
         .where(KnowledgeBaseEntry.id == entry_id, KnowledgeBaseEntry.retired_at.is_(None))
@@ -299,6 +311,17 @@ async def take_back_deliveries(*, session: AsyncSession, event_id: str, now: dat
         update(OutboxDelivery)
         .where(OutboxDelivery.event_id == event_id, _untouched(now))
         .values(status=DeliveryStatus.SAID_IN_CALL, delivered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
+
+
+async def give_back_deliveries(*, session: AsyncSession, event_id: str, now: datetime) -> int:
+    """Undo a take-back the caller never heard: the deliveries are due again, now."""
+    stmt = (
+        update(OutboxDelivery)
+        .where(OutboxDelivery.event_id == event_id, OutboxDelivery.status == DeliveryStatus.SAID_IN_CALL)
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=now, delivered_at=None)
         .execution_options(synchronize_session=False)
     )
     return (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]

@@ -89,3 +89,6 @@ class BackendClient:
         if response.status_code == 409:
             raise FollowUpGone(response.json().get("detail", "the follow-up is not the agent's to say"))
         return response.json()
+
+    async def give_back_follow_up(self, rid: str) -> None:
+        await self._call("DELETE", f"/api/help-requests/{rid}/follow-up")

@@ -84,20 +84,48 @@ _QUESTION_START = re.compile(
 )
 _INQUIRY = re.compile(
     r"\b(?:i(?: want| need| would like|'d like| wanna) to (?:know|ask|find out|book)|tell me|wondering|curious|"
-    r"price of|cost of|looking for|interested in)\b",
+    r"price|cost|how much|looking for|interested in|right$)\b",
     re.IGNORECASE,
 )
-# Questions about the call itself, not the salon: the model may handle these.
-_SMALL_TALK = re.compile(
-    r"^\W*(?:(?:hi|hello|hey)\W+)*(?:how are you|are you (?:there|a (?:robot|bot|machine|person|human)|real|human)|"
-    r"can you hear me|who(?:'s| is) this|is this (?:the )?(?:salon|maple)|what(?:'s| is) your name)\b",
+# Words that make a statement a claim about the salon ("I heard you're open late", "need a trim").
+_SALON_SUBJECT = re.compile(
+    r"\b(?:price|cost|charge|fee|dollars?|bucks|pay|paid|cash|card|deposit|refund|return|discount|gift|open|close[sd]?|"
+    r"hours?|minutes?|book(?:ing)?|appointment|cancel\w*|reschedul\w*|walk-?ins?|parking|park|late|wait|"
+    r"hair|haircut|cut|trim|colou?r|highlights?|balayage|keratin|perm|blow-?out|beard|styl\w*|bridal|wedding|updo|"
+    r"treatments?|products?|shampoo|conditioner|wash|nails?|wax\w*|brows?|lash\w*|kids?|child\w*|"
+    r"accessib\w*|wheelchair|dogs?|pets?|animals?|stylists?|salon|service\w*|offer\w*)\b|\$",
     re.IGNORECASE,
 )
+# A clause that is only courtesy or talk about the call itself; the model may answer it freely.
+_SOCIAL_CLAUSE = re.compile(
+    r"(?:(?:hi|hello|hey|yes|yeah|yep|no|nope|ok|okay|sure|great|perfect|thanks|thank you|cheers|bye|goodbye|"
+    r"please|sorry|um|uh|hmm|so|oh|well|and|alright|all right|wonderful|awesome|cool)\s*)*"
+    r"(?:how are you(?: doing| today)?|are you (?:there|still there|a (?:robot|bot|machine|person|human)|real|human)|"
+    r"can you hear me|who(?:'s| is) this|what(?:'s| is) your name|(?:my name is|my name's|this is) [\w'-]+(?: [\w'-]+)?|"
+    r"that's (?:all|it)|that is (?:all|it)|nothing else|good (?:morning|afternoon|evening)|"
+    r"have a (?:good|nice|great) (?:day|one)|you too)?",
+    re.IGNORECASE,
+)
+_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
-def asks_something(utterance: str) -> bool:
-    """Does the caller ask about the salon? Doubt counts as yes: a question goes to the KB or a human."""
+def _social(clause: str) -> bool:
+    words = clause.strip()
+    return not words or bool(_SOCIAL_CLAUSE.fullmatch(words)) or bool(_PHONE.fullmatch(re.sub(r"^(?:it's|its|it is|sure)\s*", "", words, flags=re.I)))
+
+
+def needs_the_kb(utterance: str) -> bool:
+    """Must the caller's words be answered from the KB (or by a human)? Doubt counts as yes.
+
+    Courtesy, talk about the call, a name or a phone number need nothing; a question, or any
+    statement touching what the salon offers, costs or does, does."""
     text = utterance.strip()
-    if not text or _SMALL_TALK.search(text):
+    if all(_social(clause) for clause in re.split(r"[.!?;,]+(?=\s|$)", text)):
         return False
-    return "?" in text or bool(_QUESTION_START.search(text)) or bool(_INQUIRY.search(text))
+    return (
+        "?" in text
+        or bool(_QUESTION_START.search(text))
+        or bool(_INQUIRY.search(text))
+        or bool(_SALON_SUBJECT.search(text))
+        or bool(fact_tokens(text))
+    )

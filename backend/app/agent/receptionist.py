@@ -18,8 +18,8 @@ from livekit.agents import Agent, FlushSentinel, ModelSettings, RunContext, func
 from livekit.agents.voice import SpeechHandle
 
 from app.agent import tool_results
-from app.agent.backend_client import BackendClient, FollowUpGone
-from app.agent.fact_guard import asks_something, unsourced_facts
+from app.agent.backend_client import BackendClient, FollowUpGone, KbAnswer
+from app.agent.fact_guard import needs_the_kb, unsourced_facts
 from app.config import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class _Turn:
     message_id: str = ""
     utterance: str = ""
     kb_answer: str | None = None
-    escalated: bool = False
+    escalated: str | None = None  # what the agent told the caller when it escalated
 
 
 @dataclass
@@ -106,7 +106,9 @@ class Receptionist(Agent):
         self._turn = _Turn()
         self._escalations: dict[str, _Escalation] = {}
         self._awaiting_contact: list[str] = []
-        # Everything the agent may take a fact from in this call.
+        # Everything the agent may take a fact from in this call: what the KB and the supervisor said,
+        # the agent's own phrases, the caller's number. Not the caller's other words: "my friend said
+        # a trim is $30" must not let the model confirm $30.
         self._sources: list[str] = [salon_name, caller.contact or ""]
         self._closed = False
         self.greeted: SpeechHandle | None = None
@@ -194,14 +196,12 @@ class Receptionist(Agent):
         for item in reversed(chat_ctx.items):
             if isinstance(item, llm.ChatMessage) and item.role == "user":
                 if item.id != self._turn.message_id:
-                    utterance = item.text_content or ""
-                    self._turn = _Turn(message_id=item.id, utterance=utterance)
-                    self._sources.append(utterance)
+                    self._turn = _Turn(message_id=item.id, utterance=item.text_content or "")
                 return
 
     async def _vetted(self, reply: str) -> str:
         turn = self._turn
-        if turn.kb_answer is None and not turn.escalated and asks_something(turn.utterance):
+        if turn.kb_answer is None and not turn.escalated and needs_the_kb(turn.utterance):
             log.warning("the model replied to a question without the knowledge base; looking it up: %r", turn.utterance)
             return await self._answer_or_escalate(turn.utterance)
         unsourced = unsourced_facts(reply, " ".join(self._sources))
@@ -214,7 +214,9 @@ class Receptionist(Agent):
         turn = self._turn
         if turn.kb_answer is not None:
             return turn.kb_answer
-        if turn.utterance and not turn.escalated:
+        if turn.escalated is not None:
+            return turn.escalated
+        if needs_the_kb(turn.utterance):
             return await self._answer_or_escalate(turn.utterance)
         return SAY_AGAIN
 
@@ -224,12 +226,23 @@ class Receptionist(Agent):
 
     # -- the work behind the tools -----------------------------------------------------------------
 
-    async def _lookup(self, question: str) -> str | None:
+    async def _search(self, question: str) -> KbAnswer | None:
         try:
-            match = await self.backend.search(question)
+            return await self.backend.search(question)
         except Exception:
             log.exception("knowledge-base search failed; escalating instead")
             return None
+
+    async def _lookup(self, question: str) -> str | None:
+        match = await self._search(question)
+        utterance = self._turn.utterance
+        if match is not None and utterance and _question_key(question) != _question_key(utterance):
+            # The model chose these words; the caller's own must lead to the same answer, or a
+            # rewording could carry a question past the KB's checks.
+            own = await self._search(utterance)
+            if own is None or own.entry_id != match.entry_id:
+                log.info("the KB answers %r but not the caller's own words %r; escalating", question, utterance)
+                return None
         if match is None:
             return None
         self._turn.kb_answer = match.answer
@@ -241,7 +254,12 @@ class Receptionist(Agent):
         return match.answer
 
     async def _escalate(self, question: str) -> str:
-        self._turn.escalated = True
+        said = await self._open_request(question)
+        self._turn.escalated = said
+        self._sources.append(said)
+        return said
+
+    async def _open_request(self, question: str) -> str:
         key = _question_key(question)
         if key in self._escalations:
             return ALREADY_ASKED
@@ -259,12 +277,9 @@ class Receptionist(Agent):
         self._escalations[key] = escalation
         escalation.watcher = asyncio.create_task(self._follow_up(escalation), name=f"follow-up {rid}")
         if self.caller.contact:
-            said = f"{CHECKING} {WILL_TEXT.format(contact=self.caller.contact)}"
-        else:
-            self._awaiting_contact.append(rid)
-            said = f"{CHECKING} {ASK_CONTACT}"
-        self._sources.append(said)
-        return said
+            return f"{CHECKING} {WILL_TEXT.format(contact=self.caller.contact)}"
+        self._awaiting_contact.append(rid)
+        return f"{CHECKING} {ASK_CONTACT}"
 
     def transcript(self, pending_question: str | None = None) -> list[dict[str, str]]:
         lines = []
@@ -294,34 +309,36 @@ class Receptionist(Agent):
             await asyncio.sleep(self.timing.poll_seconds)
         else:
             return
+        taken: dict | None = None
         try:
             taken = await self.backend.take_follow_up(rid)
         except FollowUpGone:
             said = ANSWER_TEXTED
         except Exception:
-            log.exception("could not take the follow-up of %s; it goes out as a text", rid)
-            said = ANSWER_TEXTED
+            # Unsure whether the take went through: telling the caller beats leaving them with nothing.
+            log.exception("could not take the follow-up of %s; saying it anyway", rid)
+            said = self._outcome_words(request)
         else:
-            resolved = taken["status"] == "resolved" and taken.get("answer")
-            said = LIVE_ANSWER.format(answer=taken["answer"]) if resolved else LIVE_UNRESOLVED
-            escalation.told = True
+            said = self._outcome_words(taken)
         self._sources.append(said)
-        escalation.said = self.session.say(said)
+        # Not interruptible: an answer half said is not an answer given (and is then texted).
+        escalation.said = self.session.say(said, allow_interruptions=False)
+        await escalation.said.wait_for_playout()
+        escalation.told = taken is not None and not escalation.said.interrupted
+
+    @staticmethod
+    def _outcome_words(request: dict) -> str:
+        if request["status"] == "resolved" and request.get("answer"):
+            return LIVE_ANSWER.format(answer=request["answer"])
+        return LIVE_UNRESOLVED
 
     async def follow_ups_said(self, timeout: float) -> bool:
-        """Wait (up to `timeout` s) until every question of this call has had its answer said; True if so."""
-        async def settle() -> None:
-            for escalation in list(self._escalations.values()):
-                if escalation.watcher is not None:
-                    await escalation.watcher
-                if escalation.said is not None:
-                    await escalation.said.wait_for_playout()
-
-        try:
-            await asyncio.wait_for(settle(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        """Wait (up to `timeout` s) until every question of this call has had its outcome said; True if so."""
+        watchers = [e.watcher for e in self._escalations.values() if e.watcher is not None]
+        if not watchers:
+            return True
+        _done, pending = await asyncio.wait(watchers, timeout=timeout)
+        return not pending
 
     async def call_ended(self) -> None:
         """The caller hung up: whatever the agent has not said goes out as a text; the transcript is kept."""
@@ -334,7 +351,10 @@ class Receptionist(Agent):
         for escalation in self._escalations.values():
             try:
                 if not escalation.told:
+                    # Presence off first: from then on no take can succeed; then return any take the
+                    # caller did not hear (one may have committed as the call was ending).
                     await self.backend.set_presence(escalation.request_id, on_line=False)
+                    await self.backend.give_back_follow_up(escalation.request_id)
                 await self.backend.update_request(escalation.request_id, transcript=transcript)
             except Exception:
                 log.exception("could not close the call on help request %s", escalation.request_id)

@@ -98,6 +98,15 @@ async def take_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
     return await svc.help_requests.calls.take_follow_up(rid)
 
 
+@router.delete(
+    "/help-requests/{rid}/follow-up", response_model=HelpRequestView, responses=NOT_FOUND,
+    dependencies=AgentAllowed, tags=["live calls"],
+)
+async def give_back_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
+    """The agent took the follow-up but the caller did not hear it all: it goes out as a text."""
+    return await svc.help_requests.calls.give_back_follow_up(rid)
+
+
 @router.post(
     "/help-requests/{rid}/response", response_model=HelpRequestView, responses={**NOT_FOUND, **CONFLICT},
     dependencies=SupervisorOnly, tags=["help requests"],

@@ -13,6 +13,8 @@ const state = {
   selected: null, // id of the selected pending request
   stats: [],
   loaded: false,
+  listeners: 0,
+  signingIn: false,
 };
 
 class AuthNeeded extends Error {}
@@ -24,8 +26,10 @@ async function api(path, { method = "GET", body } = {}) {
   if (state.token) headers.Authorization = `Bearer ${state.token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 401) {
-    askForToken(state.token ? "That token was not accepted. Please sign in again." : "");
+  if (res.status === 401 || (res.status === 403 && state.token)) {
+    askForToken(res.status === 403
+      ? "That token cannot open the console: it needs the supervisor token."
+      : state.token ? "That token was not accepted. Please sign in again." : "");
     throw new AuthNeeded();
   }
   return res;
@@ -56,10 +60,16 @@ async function refreshRequest(id) {
   else if (res.ok) {
     const fresh = await res.json();
     const before = state.requests.get(id);
+    // Two fetches of one request can finish in either order: never go back to an older state.
+    if (before && isOlder(fresh, before)) return;
     state.requests.set(id, fresh);
     if (fresh.status === "pending" && !before) announce(fresh);
   }
   render();
+}
+
+function isOlder(a, b) {
+  return a.updated_at < b.updated_at || (a.updated_at === b.updated_at && a.history.length < b.history.length);
 }
 
 async function refreshEntry(id) {
@@ -92,25 +102,32 @@ async function loadStats() {
 let streamAbort = null;
 
 async function listen() {
+  // One listener at a time: a sign-in starts a new one and any older loop stops at its next turn.
+  const generation = ++state.listeners;
   let delay = 500;
-  for (;;) {
+  while (generation === state.listeners) {
     streamAbort = new AbortController();
+    const opened = Date.now();
     try {
       const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
       const res = await fetch("/api/events", { headers, signal: streamAbort.signal });
-      if (res.status === 401) {
-        askForToken("");
+      if (res.status === 401 || res.status === 403) {
+        askForToken(state.token ? "That token cannot open the console: it needs the supervisor token." : "");
         return;
       }
       if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
-      delay = 500;
       await loadAll(); // whatever changed while we were not listening
       setLive(true);
       await readEvents(res.body);
     } catch (err) {
-      if (err instanceof AuthNeeded || streamAbort.signal.aborted) return;
+      if (err instanceof AuthNeeded) return;
+    } finally {
+      // Never leave a stream open behind us: a few of those would stall every request to the host.
+      streamAbort.abort();
     }
+    if (state.signingIn) return;
     setLive(false);
+    if (Date.now() - opened > 10000) delay = 500; // it had been working: try again soon
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 5000);
   }
@@ -231,10 +248,15 @@ function renderPending() {
   const pending = pendingRequests();
   const list = $("#pending-list");
   for (const [id, card] of cards) {
-    if (!pending.some((r) => r.id === id) && !card.dataset.keep) {
-      card.remove();
-      cards.delete(id);
+    if (pending.some((r) => r.id === id) || card.dataset.keep) continue;
+    const box = $("textarea", card);
+    if (box.value.trim() || document.activeElement === box) {
+      // Someone else closed it while this supervisor was typing: say so instead of wiping the text.
+      keepWithMessage(card, closedBy(state.requests.get(id)));
+      continue;
     }
+    card.remove();
+    cards.delete(id);
   }
   let previous = null;
   for (const req of pending) {
@@ -316,19 +338,21 @@ async function submitAnswer(card, body) {
     const res = await api(`/api/help-requests/${encodeURIComponent(id)}/response`, { method: "POST", body });
     const data = await res.json().catch(() => ({}));
     if (res.ok) {
+      const ids = pendingRequests().map((r) => r.id);
+      const next = ids[ids.indexOf(id) + 1] ?? ids[ids.indexOf(id) - 1] ?? null;
+      const wasTyping = document.activeElement?.tagName === "TEXTAREA";
       state.requests.set(id, data);
-      moveSelection(1);
+      cards.delete(id);
+      card.remove();
       render();
+      if (next) select(next, wasTyping);
       return;
     }
     if (res.status === 409 && data.current) {
       // Someone else got there first: say who and what, keep the card until it is dismissed.
       const cur = data.current;
       state.requests.set(id, cur);
-      const said = cur.status === "resolved"
-        ? `Already answered by ${cur.answered_by || "another supervisor"}: “${cur.answer}”`
-        : `Already closed as unresolved${cur.answered_by ? ` by ${cur.answered_by}` : " (timed out)"}.`;
-      keepWithMessage(card, said);
+      keepWithMessage(card, closedBy(cur));
       render();
       return;
     }
@@ -338,6 +362,13 @@ async function submitAnswer(card, body) {
     if (!(err instanceof AuthNeeded)) showOutcome(out, "Not sent: the server did not answer. Try again.", "error");
   }
   for (const b of card.querySelectorAll("button")) b.disabled = false;
+}
+
+function closedBy(req) {
+  if (!req) return "This question was closed elsewhere.";
+  return req.status === "resolved"
+    ? `Already answered by ${req.answered_by || "another supervisor"}: “${req.answer}”`
+    : `Already closed as unresolved${req.answered_by ? ` by ${req.answered_by}` : " (timed out)"}.`;
 }
 
 function keepWithMessage(card, message) {
@@ -620,13 +651,14 @@ function onKey(ev) {
   } else if ((ev.altKey && ev.key === "ArrowUp") || (!typing && ev.key === "k")) {
     ev.preventDefault();
     moveSelection(-1);
-  } else if (!typing && ev.key === "Enter" && state.selected) {
+  } else if (ev.key === "Enter" && state.selected && [document.body, null].includes(document.activeElement)) {
     ev.preventDefault();
     select(state.selected);
   }
 }
 
 function askForToken(message) {
+  state.signingIn = true;
   const dialog = $("#login");
   $("#login-error").textContent = message;
   $("#login-error").hidden = !message;
@@ -642,6 +674,7 @@ function signIn(ev) {
   $("#token").value = "";
   $("#login").close();
   $("#sign-out").hidden = false;
+  state.signingIn = false;
   start();
 }
 

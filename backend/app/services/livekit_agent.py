@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
 from app.db import Database
-from app.models import HelpRequest, RequestStatus, utcnow
+from app.models import DeliveryStatus, HelpRequest, RequestStatus, utcnow
 from app.services.errors import Conflict, NotFound
 from app.services.notifications import EventType, Notifier
 from app.services.snapshots import HelpRequestView
@@ -56,7 +56,7 @@ class LiveKitAgent:
         now = self.clock()
         released = 0
         async with self.db.transaction() as session:
-            req = await self._load(session, rid)
+            req = await self._load(session, rid, lock=True)
             was_on_line = req.caller_on_line_until is not None and req.caller_on_line_until > now
             if on_line:
                 req.caller_on_line_until = now + PRESENCE_LEASE
@@ -76,15 +76,21 @@ class LiveKitAgent:
     async def take_follow_up(self, rid: str) -> HelpRequestView:
         """The agent is about to tell the caller in the call: take the held text back.
 
-        Conflict when there is nothing to say yet (still pending) or the text has already gone."""
+        Conflict when there is nothing to say yet (still pending), the caller is no longer on the
+        line, or the text has already gone. Taking twice is one take (the agent may retry)."""
         now = self.clock()
         async with self.db.transaction() as session:
-            req = await self._load(session, rid)
+            req = await self._load(session, rid, lock=True)
             if req.status == RequestStatus.PENDING:
                 raise Conflict(f"help request {rid} has no answer yet")
             event = await repository.latest_customer_event(session=session, rid=rid)
             if event is None:
                 raise Conflict(f"help request {rid} has no follow-up to give")
+            if event.deliveries and all(d.status == DeliveryStatus.SAID_IN_CALL for d in event.deliveries):
+                return HelpRequestView.of(req)
+            if req.caller_on_line_until is None or req.caller_on_line_until <= now:
+                # Presence ended (hang-up, or a lapsed lease): the text is the caller's only way to hear it.
+                raise Conflict(f"the caller of help request {rid} is no longer on the line; the follow-up goes as a text")
             taken = await repository.take_back_deliveries(session=session, event_id=event.id, now=now)
             if taken != len(event.deliveries):
                 # Some sink already sent (or is sending) the text: saying it too would tell the caller twice.
@@ -98,8 +104,28 @@ class LiveKitAgent:
         self._changed(rid)
         return view
 
-    async def _load(self, session: AsyncSession, rid: str) -> HelpRequest:
-        req = await repository.get_request(session=session, rid=rid)
+    async def give_back_follow_up(self, rid: str) -> HelpRequestView:
+        """The agent took the follow-up but the caller did not hear it all (hung up, talked over it):
+        the text goes out after all."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            req = await self._load(session, rid, lock=True)
+            event = await repository.latest_customer_event(session=session, rid=rid)
+            returned = 0 if event is None else await repository.give_back_deliveries(
+                session=session, event_id=event.id, now=now
+            )
+            if returned:
+                repository.add_timeline(
+                    request=req, at=now, kind="call_ended", actor="agent",
+                    message="The caller did not hear the whole answer in the call: it goes out as a text",
+                )
+            view = HelpRequestView.of(req)
+        if returned:
+            self._changed(rid)
+        return view
+
+    async def _load(self, session: AsyncSession, rid: str, lock: bool = False) -> HelpRequest:
+        req = await repository.get_request(session=session, rid=rid, lock=lock)
         if req is None:
             raise NotFound("help request", rid)
         return req

@@ -51,9 +51,11 @@ async def api(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
 def open_call(api: httpx.AsyncClient):
     @asynccontextmanager
     async def start(
-        model: llm.LLM | None = None, caller: Caller | None = None
+        model: llm.LLM | None = None, caller: Caller | None = None,
+        wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     ) -> AsyncIterator[Call]:
-        backend = BackendClient("http://test", None, transport=api.transport)  # type: ignore[attr-defined]
+        transport = api.transport  # type: ignore[attr-defined]
+        backend = BackendClient("http://test", None, transport=wrap(transport) if wrap else transport)
         agent = Receptionist(
             backend=backend, caller=caller or Caller(name="Maya", contact="+14155550123"), salon_name=SALON,
             instructions=load_instructions(), timing=FollowUpTiming(poll_seconds=0.05, presence_seconds=0.2),

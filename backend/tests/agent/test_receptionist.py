@@ -1,6 +1,7 @@
 """The receptionist in a text-only AgentSession with scripted models, against a running backend."""
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from app.agent.local_responder import reply_text, tool_call
@@ -77,6 +78,18 @@ async def test_model_may_rephrase_a_kb_answer_but_not_add_to_it(open_call, worde
         assert _message(result.expect.next_event()) == said
 
 
+async def test_model_rewording_a_question_into_a_known_one_is_overruled(open_call) -> None:
+    # The model "helpfully" looks up the women's price for a man: the caller's own words decide.
+    model = script(tool_call("lookup_knowledge_base", question=CUT_Q), reply_text(CUT_A))
+    async with open_call(model) as call:
+        result = await call.session.run(user_input="How much is a men's cut?")
+        result.expect.next_event().is_function_call(name="lookup_knowledge_base")
+        result.expect.next_event().is_function_call_output()
+        assert _message(result.expect.next_event()).startswith(CHECKING)
+        [req] = await call.requests()
+        assert req["question"] == "How much is a men's cut?"
+
+
 async def test_small_talk_needs_no_lookup(open_call) -> None:
     model = script(reply_text("I'm the salon's virtual receptionist. How can I help?"))
     async with open_call(model) as call:
@@ -145,3 +158,32 @@ async def test_caller_who_hangs_up_first_gets_the_text(open_call) -> None:
         transcript = (await call.api.get(f"/api/help-requests/{req['id']}")).json()["transcript"]
         assert any(line["role"] == "agent" and line["text"].startswith(CHECKING) for line in transcript)
 
+
+
+class _LoseFirstTakeReply(httpx.AsyncBaseTransport):
+    """The backend takes the follow-up, but its reply never reaches the agent (a timeout)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.lost = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/follow-up") and not self.lost:
+            self.lost = True
+            await response.aread()
+            raise httpx.ReadTimeout("reply lost", request=request)
+        return response
+
+
+async def test_a_lost_reply_to_the_take_still_ends_with_the_answer_said(open_call) -> None:
+    async with open_call(wrap=_LoseFirstTakeReply) as call:
+        await call.session.run(user_input="Do you do Plimsy braids?")
+        [req] = await call.requests()
+        await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, $80."})
+        assert await call.agent.follow_ups_said(10)
+        assert call.said()[-1] == LIVE_ANSWER.format(answer="Yes, $80.")
+        notes = (await call.api.get("/api/notifications")).json()
+        assert {d["status"] for d in notes if d["request_id"] == req["id"] and d["recipient"] == "customer"} == {
+            "said_in_call"
+        }

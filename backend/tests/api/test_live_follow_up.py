@@ -54,8 +54,10 @@ async def test_caller_on_the_line_is_told_in_the_call_and_not_texted(
     await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
     await _sent_marker(app_client, webhook)
     assert not [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid]
-    # Saying it twice is refused too.
-    assert (await app_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 409
+    # A retried take (the first reply lost on the way) is the same take, not a "texted" 409.
+    again = await app_client.post(f"/api/help-requests/{rid}/follow-up")
+    assert again.status_code == 200
+    assert sum("Told the caller on the line" in h["message"] for h in again.json()["history"]) == 1
 
 
 async def test_caller_who_hangs_up_before_hearing_it_gets_the_text(
@@ -133,3 +135,42 @@ async def test_agent_adds_contact_while_pending_and_not_after(client: httpx.Asyn
     assert (await client.patch(f"/api/help-requests/{rid}", json={"transcript": []})).status_code == 200
     assert (await client.patch(f"/api/help-requests/{rid}", json={"customer_contact": ""})).status_code == 422
     assert (await client.patch(f"/api/help-requests/{rid}", json={"status": "resolved"})).status_code == 422
+
+
+async def test_no_take_once_the_caller_has_hung_up(app_client: httpx.AsyncClient, webhook: WebhookReceiver) -> None:
+    rid = await _open(app_client)
+    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
+    await _answer(app_client, rid)
+    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
+    # However the deliverer is doing, a take after the hang-up must not cancel the text.
+    r = await app_client.post(f"/api/help-requests/{rid}/follow-up")
+    assert r.status_code == 409
+    assert "no longer on the line" in r.json()["detail"] or "already gone" in r.json()["detail"]
+    await eventually(lambda: [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid])
+
+
+async def test_a_take_the_caller_did_not_hear_is_given_back_as_a_text(
+    app_client: httpx.AsyncClient, webhook: WebhookReceiver
+) -> None:
+    rid = await _open(app_client)
+    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
+    await _answer(app_client, rid)
+    assert (await app_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 200
+    back = await app_client.delete(f"/api/help-requests/{rid}/follow-up")
+    assert back.status_code == 200
+    assert any("did not hear the whole answer" in h["message"] for h in back.json()["history"])
+    await eventually(lambda: [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid])
+    # Giving back twice sends nothing twice.
+    assert (await app_client.delete(f"/api/help-requests/{rid}/follow-up")).status_code == 200
+    assert await _customer_statuses(app_client, rid) == {"delivered"}
+
+
+async def test_ids_with_nul_are_unknown_not_errors(app_client: httpx.AsyncClient) -> None:
+    for method, path in (("PATCH", "/api/help-requests/a%00b"), ("POST", "/api/help-requests/a%00b/follow-up"),
+                         ("DELETE", "/api/help-requests/a%00b/follow-up"), ("GET", "/api/help-requests/a%00b"),
+                         ("GET", "/api/knowledge-base/a%00b"), ("POST", "/api/knowledge-base/a%00b/uses")):
+        body = {"customer_contact": "+1415"} if method == "PATCH" else None
+        r = await app_client.request(method, path, json=body)
+        assert r.status_code == 404, (method, path, r.status_code, r.text)
+    r = await app_client.post("/api/help-requests/a%00b/presence", json={"on_line": True})
+    assert r.status_code == 404

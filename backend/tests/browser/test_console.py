@@ -90,6 +90,17 @@ def test_someone_else_answering_first_shows_who_and_what(page: Page, api: Api, s
     expect(card).to_have_count(0)
 
 
+def test_an_answer_being_typed_survives_someone_else_answering(page: Page, api: Api, server: ServerProcess) -> None:
+    word = _word()
+    req = api.ask(f"Do you do {word} extensions?")
+    open_console(page, server.base)
+    card = _card(page, word)
+    card.get_by_label("Answer").fill("Yes, we do — let me")
+    assert api.answer(req["id"], "No, sorry.", answered_by="Priya").status_code == 200
+    expect(card.locator(".outcome")).to_contain_text("Already answered by Priya: “No, sorry.”")
+    expect(card.get_by_label("Answer")).to_have_value("Yes, we do — let me")
+
+
 def test_callers_html_is_shown_as_text_and_runs_nothing(page: Page, api: Api, server: ServerProcess) -> None:
     word = _word()
     evil = f'<img src=x onerror="window.pwned=1;document.body.dataset.pwned=1">{word} <b>later</b>?'
@@ -169,3 +180,26 @@ def test_sign_in_flow_with_a_supervisor_token(page: Page, tmp_path) -> None:
         expect(dialog.get_by_role("alert")).to_contain_text("not accepted")
     finally:
         server.stop()
+
+
+def test_learned_answers_can_be_edited_and_retired(page: Page, api: Api, server: ServerProcess) -> None:
+    word = _word()
+    entry = api.http.post("/api/knowledge-base", json={"question": f"Do you sell {word} wax?",
+                                                       "answer": "Yes, $12."}).json()
+    api.http.post(f"/api/knowledge-base/{entry['id']}/uses")
+    open_console(page, server.base)
+    page.get_by_role("button", name="Learned answers").click()
+    page.get_by_label("Search answers").fill(word)
+    row = page.locator("#kb-list .kb", has_text=word)
+    expect(row.locator(".meta")).to_contain_text("used once")
+
+    row.get_by_role("button", name="Edit").click()
+    row.get_by_label("Answer").fill("Yes, $14 since March.")
+    row.get_by_role("button", name="Save").click()
+    expect(row.locator(".a")).to_have_text("Yes, $14 since March.")
+    assert api.http.get(f"/api/knowledge-base/{entry['id']}").json()["answer"] == "Yes, $14 since March."
+
+    row.get_by_role("button", name="Retire").click()
+    row.get_by_role("button", name="Retire: are you sure?").click()
+    expect(row).to_have_count(0)
+    assert api.http.get(f"/api/knowledge-base/{entry['id']}").json()["retired_at"] is not None
