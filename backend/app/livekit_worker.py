@@ -39,10 +39,12 @@ def missing_settings(settings: Settings, command: str) -> list[str]:
 
 
 def build_session(settings: Settings, vad: silero.VAD) -> AgentSession:
+    # Local OpenAI-compatible servers take no key, but the OpenAI client insists on one.
+    placeholder = "no-key"
     llm_url = settings.llm_base_url or NOT_GIVEN
-    llm_key = settings.llm_api_key or NOT_GIVEN
+    llm_key = settings.llm_api_key or (placeholder if settings.llm_base_url else NOT_GIVEN)
     voice_url = settings.voice_base_url or llm_url
-    voice_key = settings.voice_api_key or llm_key
+    voice_key = settings.voice_api_key or (placeholder if settings.voice_base_url else llm_key)
     return AgentSession(
         stt=openai.STT(model=settings.stt_model, base_url=voice_url, api_key=voice_key, use_realtime=False),
         llm=openai.LLM(model=settings.llm_model, base_url=llm_url, api_key=llm_key),

@@ -5,14 +5,17 @@ import asyncio
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from livekit import rtc
+from livekit.plugins import openai, silero
 
 from app.agent import simulator
 from app.agent.receptionist import Caller
 from app.config import BACKEND_DIR, Settings
-from app.livekit_worker import missing_settings
+from app.livekit_worker import build_session, caller_of, missing_settings
 from tests.agent.conftest import SALON, SUNDAY_A, SUNDAY_Q
 from tests.support import eventually
 
@@ -94,3 +97,18 @@ def test_console_mode_needs_no_livekit_server() -> None:
     settings = Settings(_env_file=None, llm_api_key="k")
     assert missing_settings(settings, "console") == []
     assert any("LIVEKIT_URL" in m for m in missing_settings(settings, "start"))
+
+
+async def test_worker_builds_its_voice_pipeline_offline() -> None:
+    settings = Settings(_env_file=None, llm_base_url="http://127.0.0.1:9/v1", llm_model="local-model")
+    session = build_session(settings, silero.VAD.load())
+    assert isinstance(session.stt, openai.STT) and isinstance(session.tts, openai.TTS)
+    assert isinstance(session.llm, openai.LLM) and session.llm.model == "local-model"
+
+
+def test_phone_callers_are_known_by_their_caller_id() -> None:
+    sip = SimpleNamespace(kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP, name="Phone +14155550123",
+                          attributes={"sip.phoneNumber": "+14155550123"})
+    assert caller_of(sip) == Caller(name=None, contact="+14155550123", channel="phone")  # type: ignore[arg-type]
+    web = SimpleNamespace(kind=rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD, name="Maya", attributes={})
+    assert caller_of(web) == Caller(name="Maya", contact=None, channel="web")  # type: ignore[arg-type]
