@@ -30,9 +30,10 @@ def salon_day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
     unsure = api.ask("Can I bring my dog to my appointment?", name="Leo", customer_contact="+12175550142")
     api.http.post(f"/api/help-requests/{unsure['id']}/response", json={"unresolved": True, "answered_by": "Priya",
                                                                      "notes": "Ask the owner"})
-    api.ask("Do you do hair tinsel?", name="Noor", customer_contact="+14155550999",
-            transcript=[{"role": "caller", "text": "Hi! Do you do hair tinsel? It's for a party on Friday."},
-                        {"role": "agent", "text": "Let me check with my supervisor and get back to you."}])
+    on_line = api.ask("Do you do hair tinsel?", name="Noor", customer_contact="+14155550999",
+                      transcript=[{"role": "caller", "text": "Hi! Do you do hair tinsel? It's for a party on Friday."},
+                                  {"role": "agent", "text": "Let me check with my supervisor and get back to you."}])
+    api.http.post(f"/api/help-requests/{on_line['id']}/presence", json={"on_line": True})
     api.ask("Is there a discount for students?", name="Sam", customer_contact="+12175550177")
     api.ask("Can my stylist come to my house for a wedding?", name="Ana", channel="web")
     api.http.close()
@@ -58,7 +59,9 @@ def test_screenshot_of_each_view(page: Page, salon_day: ServerProcess) -> None:
     DOCS.mkdir(exist_ok=True)
     open_console(page, salon_day.base)
     expect(page.locator("#pending-list .card")).to_have_count(3)
-    page.locator("#pending-list .card", has_text="tinsel").locator(".transcript summary").click()
+    tinsel = page.locator("#pending-list .card", has_text="tinsel")
+    expect(tinsel.locator(".on-line")).to_be_visible()
+    tinsel.locator(".transcript summary").click()
     page.screenshot(path=DOCS / "console-pending.png", full_page=True)
 
     _show(page, "history")
