@@ -71,7 +71,7 @@ class BackendClient:
         response = await self._call(
             "POST", "/api/help-requests", attempts=5,
             json={"customer_name": customer_name, "question": question, "customer_contact": customer_contact,
-                  "channel": channel, "transcript": transcript},
+                  "channel": channel, "transcript": transcript, "caller_on_line": True},
         )
         return response.json()
 

@@ -8,6 +8,7 @@ that nothing in the call supplied is replaced the same way. Doubt escalates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -40,6 +41,8 @@ LIVE_UNRESOLVED = (
 )
 ANSWER_TEXTED = "My supervisor has replied, and the answer is on its way to you by text."
 SAY_AGAIN = "Sorry, could you say that again?"
+
+WATCHER_GRACE_SECONDS = 5.0
 
 
 def load_instructions() -> str:
@@ -110,7 +113,7 @@ class Receptionist(Agent):
         # the agent's own phrases, the caller's number. Not the caller's other words: "my friend said
         # a trim is $30" must not let the model confirm $30.
         self._sources: list[str] = [salon_name, caller.contact or ""]
-        self._closed = False
+        self._hung_up = asyncio.Event()
         self.greeted: SpeechHandle | None = None
 
     @property
@@ -295,8 +298,8 @@ class Receptionist(Agent):
     async def _follow_up(self, escalation: _Escalation) -> None:
         """While the call lasts: keep the backend told the caller is here, and say the answer when it comes."""
         rid = escalation.request_id
-        renewed = 0.0
-        while not self._closed:
+        renewed = time.monotonic()  # the request was opened with the caller on the line
+        while not self._hung_up.is_set():
             try:
                 if time.monotonic() - renewed >= self.timing.presence_seconds:
                     await self.backend.set_presence(rid, on_line=True)
@@ -306,7 +309,8 @@ class Receptionist(Agent):
                     break
             except Exception as exc:  # the backend blinked: the hold outlives a few missed rounds
                 log.warning("follow-up check of %s failed: %s", rid, exc)
-            await asyncio.sleep(self.timing.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hung_up.wait(), self.timing.poll_seconds)
         else:
             return
         taken: dict | None = None
@@ -342,11 +346,15 @@ class Receptionist(Agent):
 
     async def call_ended(self) -> None:
         """The caller hung up: whatever the agent has not said goes out as a text; the transcript is kept."""
-        self._closed = True
+        self._hung_up.set()
+        # Let each watcher finish the call it is making (cut off mid-request, it could leave the
+        # backend guessing); only one stuck for long is cancelled.
         watchers = [e.watcher for e in self._escalations.values() if e.watcher is not None]
-        for watcher in watchers:
-            watcher.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
+        if watchers:
+            _done, stuck = await asyncio.wait(watchers, timeout=WATCHER_GRACE_SECONDS)
+            for watcher in stuck:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
         transcript = self.transcript()
         for escalation in self._escalations.values():
             try:

@@ -41,7 +41,7 @@ async def create_help_request(body: HelpRequestCreate, svc: ServicesDep) -> Help
         NewHelpRequest(
             customer_name=body.customer_name, question=body.question, channel=body.channel,
             customer_contact=body.customer_contact or None, notes=body.notes or None,
-            transcript=[line.model_dump() for line in body.transcript],
+            transcript=[line.model_dump() for line in body.transcript], caller_on_line=body.caller_on_line,
         )
     )
 

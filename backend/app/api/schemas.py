@@ -73,6 +73,11 @@ class HelpRequestCreate(BaseModel):
     customer_contact: Contact | None = None
     notes: Long | None = None
     transcript: list[TranscriptIn] = Field(default_factory=list, max_length=200)
+    caller_on_line: bool = Field(
+        default=False,
+        description="The agent opens the request during the call: the caller's presence lease starts at once "
+        "(renew it with POST /api/help-requests/{id}/presence).",
+    )
 
 
 class HelpRequestUpdate(BaseModel):

@@ -35,6 +35,7 @@ class NewHelpRequest:
     customer_contact: str | None = None
     notes: str | None = None
     transcript: list[dict[str, str]] = field(default_factory=list)
+    caller_on_line: bool = False
 
 
 class HelpRequestService:
@@ -77,6 +78,7 @@ class HelpRequestService:
             notes=new.notes,
             customer_contact=new.customer_contact,
             transcript=list(new.transcript),
+            caller_on_line_until=self.calls.lease_until(now) if new.caller_on_line else None,
             question_embedding=None if vector is None else vector.tobytes(),
             events=[],
             attachments=[],

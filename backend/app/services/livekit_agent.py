@@ -38,6 +38,10 @@ class LiveKitAgent:
         # texts due (wakes the deliverers, tells the console).
         self.listeners: list[Callable[[str], None]] = []
 
+    @staticmethod
+    def lease_until(now: datetime) -> datetime:
+        return now + PRESENCE_LEASE
+
     def notify_customer(self, *, session: AsyncSession, kind: EventType, request: HelpRequest, now: datetime) -> None:
         """Inside a lifecycle transaction: write the follow-up text; hold it while the caller is on the line."""
         event = self.notifier.record(session=session, kind=kind, request=request, now=now)
@@ -59,7 +63,7 @@ class LiveKitAgent:
             req = await self._load(session, rid, lock=True)
             was_on_line = req.caller_on_line_until is not None and req.caller_on_line_until > now
             if on_line:
-                req.caller_on_line_until = now + PRESENCE_LEASE
+                req.caller_on_line_until = self.lease_until(now)
             else:
                 req.caller_on_line_until = None
                 released = await repository.release_held_deliveries(session=session, rid=rid, now=now)

@@ -180,3 +180,15 @@ async def test_ids_with_nul_are_unknown_not_errors(app_client: httpx.AsyncClient
         assert r.status_code == 404, (method, path, r.status_code, r.text)
     r = await app_client.post("/api/help-requests/a%00b/presence", json={"on_line": True})
     assert r.status_code == 404
+
+
+async def test_a_request_opened_during_the_call_holds_its_text_from_the_start(
+    app_client: httpx.AsyncClient, webhook: WebhookReceiver
+) -> None:
+    # Answered before the agent's first presence renewal: still held, still the agent's to say.
+    r = await app_client.post("/api/help-requests", json=request_body(caller_on_line=True))
+    rid = r.json()["id"]
+    assert r.json()["caller_on_line_until"] is not None
+    await _answer(app_client, rid)
+    assert (await app_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 200
+    assert await _customer_statuses(app_client, rid) == {"said_in_call"}
