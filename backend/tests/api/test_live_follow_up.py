@@ -26,6 +26,17 @@ async def _customer_statuses(client: httpx.AsyncClient, rid: str) -> set[str]:
     return {d["status"] for d in rows if d["request_id"] == rid and d["recipient"] == "customer"}
 
 
+async def _answered_on_the_line(client: httpx.AsyncClient) -> str:
+    rid = await _open(client)
+    await client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
+    await _answer(client, rid)
+    return rid
+
+
+def _texted(webhook: WebhookReceiver, rid: str) -> list:
+    return [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid]
+
+
 async def _all_delivered(client: httpx.AsyncClient, rid: str) -> bool:
     return await _customer_statuses(client, rid) == {"delivered"}
 
@@ -57,7 +68,7 @@ async def test_caller_on_the_line_is_told_in_the_call_and_not_texted(
 
     await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
     await _sent_marker(app_client, webhook)
-    assert not [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid]
+    assert not _texted(webhook, rid)
     # A retried take (the first reply lost on the way) is the same take, not a "texted" 409.
     again = await app_client.post(f"/api/help-requests/{rid}/follow-up")
     assert again.status_code == 200
@@ -67,14 +78,14 @@ async def test_caller_on_the_line_is_told_in_the_call_and_not_texted(
 async def test_caller_who_hangs_up_before_hearing_it_gets_the_text(
     app_client: httpx.AsyncClient, webhook: WebhookReceiver
 ) -> None:
-    rid = await _open(app_client)
-    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
-    await _answer(app_client, rid)
+    rid = await _answered_on_the_line(app_client)
     await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
 
-    await eventually(lambda: [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid])
+    # Whether or not the deliverer has sent it yet, a take after the hang-up must not cancel the text.
     taken = await app_client.post(f"/api/help-requests/{rid}/follow-up")
     assert taken.status_code == 409, taken.text
+    assert "no longer on the line" in taken.json()["detail"] or "already gone" in taken.json()["detail"]
+    await eventually(lambda: _texted(webhook, rid))
     history = (await app_client.get(f"/api/help-requests/{rid}")).json()["history"]
     assert any("hung up" in h["message"] for h in history)
 
@@ -84,12 +95,10 @@ async def test_agent_that_vanishes_mid_call_lets_the_text_go(
 ) -> None:
     monkeypatch.setattr(livekit_agent, "PRESENCE_LEASE", timedelta(seconds=1))
     async with running_app(make_settings(database_url, notify_webhook_url=webhook.url)) as client:
-        rid = await _open(client)
-        await client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
-        await _answer(client, rid)
+        rid = await _answered_on_the_line(client)
         # No renewal and no hang-up: the lease lapses and the deliverer sends the held text.
         await eventually(
-            lambda: [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid], timeout=10
+            lambda: _texted(webhook, rid), timeout=10
         )
         assert (await client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 409
 
@@ -99,7 +108,7 @@ async def test_without_a_caller_on_the_line_the_text_goes_at_once(
 ) -> None:
     rid = await _open(app_client)
     await _answer(app_client, rid)
-    await eventually(lambda: [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid])
+    await eventually(lambda: _texted(webhook, rid))
     assert (await app_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 409
 
 
@@ -141,34 +150,20 @@ async def test_agent_adds_contact_while_pending_and_not_after(client: httpx.Asyn
     assert (await client.patch(f"/api/help-requests/{rid}", json={"status": "resolved"})).status_code == 422
 
 
-async def test_no_take_once_the_caller_has_hung_up(app_client: httpx.AsyncClient, webhook: WebhookReceiver) -> None:
-    rid = await _open(app_client)
-    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
-    await _answer(app_client, rid)
-    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
-    # However the deliverer is doing, a take after the hang-up must not cancel the text.
-    r = await app_client.post(f"/api/help-requests/{rid}/follow-up")
-    assert r.status_code == 409
-    assert "no longer on the line" in r.json()["detail"] or "already gone" in r.json()["detail"]
-    await eventually(lambda: [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid])
-
-
 async def test_a_take_the_caller_did_not_hear_is_given_back_as_a_text(
     app_client: httpx.AsyncClient, webhook: WebhookReceiver
 ) -> None:
-    rid = await _open(app_client)
-    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
-    await _answer(app_client, rid)
+    rid = await _answered_on_the_line(app_client)
     assert (await app_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 200
     back = await app_client.delete(f"/api/help-requests/{rid}/follow-up")
     assert back.status_code == 200
     assert any("did not hear the whole answer" in h["message"] for h in back.json()["history"])
-    await eventually(lambda: [d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid])
+    await eventually(lambda: _texted(webhook, rid))
     # Giving back twice sends nothing twice.
     assert (await app_client.delete(f"/api/help-requests/{rid}/follow-up")).status_code == 200
     await eventually(lambda: _all_delivered(app_client, rid))
     await _sent_marker(app_client, webhook)
-    assert len([d for d in webhook.accepted("help_request.resolved") if d.body["request"]["id"] == rid]) == 1
+    assert len(_texted(webhook, rid)) == 1
 
 
 async def test_ids_with_nul_are_unknown_not_errors(app_client: httpx.AsyncClient) -> None:
