@@ -106,12 +106,15 @@ _SOCIAL_CLAUSE = re.compile(
     r"have a (?:good|nice|great) (?:day|one)|you too)?",
     re.IGNORECASE,
 )
-_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+# A phone number as callers say or type it: "+1 (415) 555-0123", "415 555 0123".
+PHONE_NUMBER = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
 def _social(clause: str) -> bool:
     words = clause.strip()
-    return not words or bool(_SOCIAL_CLAUSE.fullmatch(words)) or bool(_PHONE.fullmatch(re.sub(r"^(?:it's|its|it is|sure)\s*", "", words, flags=re.I)))
+    if not words or _SOCIAL_CLAUSE.fullmatch(words):
+        return True
+    return bool(PHONE_NUMBER.fullmatch(re.sub(r"^(?:it's|its|it is|sure)\s*", "", words, flags=re.I)))
 
 
 def needs_the_kb(utterance: str) -> bool:

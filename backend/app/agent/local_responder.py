@@ -15,12 +15,12 @@ from typing import Any
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, llm
 
 from app.agent import tool_results
+from app.agent.fact_guard import PHONE_NUMBER
 from app.agent.receptionist import ASK_CONTACT, CONTACT_UNCLEAR, SAY_AGAIN
 
 _GOODBYE = re.compile(r"^\W*(?:ok(?:ay)?\W+)?(?:bye|goodbye|that's all|that is all|no,? thanks?|nothing else)\b", re.I)
 _THANKS = re.compile(r"^\W*(?:great\W+|perfect\W+|ok(?:ay)?\W+)?(?:thanks|thank you|cheers)\W*$", re.I)
 _GREETING = re.compile(r"^\W*(?:hi|hello|hey|good (?:morning|afternoon|evening))\W*$", re.I)
-_PHONE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 
 
 def reply_text(content: str) -> llm.ChoiceDelta:
@@ -57,8 +57,9 @@ def respond(chat_ctx: llm.ChatContext, salon_name: str) -> llm.ChoiceDelta:
     utterance = last.text_content if isinstance(last, llm.ChatMessage) and last.role == "user" else None
     if not utterance or not utterance.strip():
         return reply_text("How can I help you today?")
-    if _awaiting_contact(items) and _PHONE.search(utterance):
-        return tool_call("save_caller_contact", phone_number=_PHONE.search(utterance).group(0))  # type: ignore[union-attr]
+    number = PHONE_NUMBER.search(utterance)
+    if number and _awaiting_contact(items):
+        return tool_call("save_caller_contact", phone_number=number.group(0))
     if _GOODBYE.search(utterance):
         return reply_text(f"Thank you for calling {salon_name}. Goodbye!")
     if _THANKS.search(utterance):
