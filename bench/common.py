@@ -11,9 +11,9 @@ sys.path.insert(0, str(BACKEND))
 
 from app.config import DEFAULT_LEXICON  # noqa: E402
 from app.db import Database  # noqa: E402
-from app.services.embeddings import load_embedder  # noqa: E402
-from app.services.knowledge_base import KnowledgeBase  # noqa: E402
-from app.services.lexicon import load_lexicon  # noqa: E402
+from app.services.kb.embeddings import load_embedder  # noqa: E402
+from app.services.kb.service import KnowledgeBase  # noqa: E402
+from app.services.kb.lexicon import load_lexicon  # noqa: E402
 
 
 async def fresh_kb(embedder=None) -> tuple[KnowledgeBase, Database]:  # type: ignore[no-untyped-def]

@@ -22,8 +22,8 @@ from common import fresh_kb, percentile, table
 from sqlalchemy import insert, update
 
 from app.models import KnowledgeBaseEntry, KnowledgeBaseState
-from app.services.embeddings import load_embedder
-from app.services.knowledge_base import normalize_question
+from app.services.kb.embeddings import load_embedder
+from app.services.kb.service import normalize_question
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ["women's haircut", "men's haircut", "kids' haircut", "blowout", "balayage", "partial highlights",

@@ -34,10 +34,10 @@ from app.services.errors import Conflict, InvalidTransition, NotFound
 from app.services.expiry import ExpirySweeper
 from app.services.loops import WakeableLoop, stop_loops
 from app.services.help_requests import HelpRequestService
-from app.services.embeddings import Embedder, load_embedder
-from app.services.knowledge_base import KnowledgeBase
-from app.services.lexicon import load_lexicon
-from app.services.llm_verifier import LLMVerifier, OpenAICompatibleJudge
+from app.services.kb.embeddings import Embedder, load_embedder
+from app.services.kb.service import KnowledgeBase
+from app.services.kb.lexicon import load_lexicon
+from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
 from app.services.notifications import Notifier
 from app.services.outbox_view import OutboxView
 from app.services.sinks import ConsoleSink, Sink, WebhookSink

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.services.embeddings import model_dir
+from app.services.kb.embeddings import model_dir
 from tests.support import WebhookReceiver, make_settings, running_app
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from app.config import Settings
 from app.services.change_feed import ChangeFeed
 from app.services.help_requests import HelpRequestService
-from app.services.knowledge_base import KnowledgeBase
+from app.services.kb.service import KnowledgeBase
 from app.services.outbox_view import OutboxView
 from app.services.stats import Overview
 

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import HelpRequest, RequestStatus, SupervisorResponse, utcnow
-from app.services import answerability
-from app.services.answerability import Candidate
+from app.services.kb import decision as answerability
+from app.services.kb.decision import Candidate
 from app.services.errors import InvalidTransition, NotFound
-from app.services.knowledge_base import KnowledgeBase, normalize_question
+from app.services.kb.service import KnowledgeBase, normalize_question
 from app.services.livekit_agent import LiveKitAgent
 from app.services.notifications import EventType, Notifier
 from app.services.snapshots import HelpRequestDetail, HelpRequestView

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.services.embeddings import DIMENSIONS, MAX_TOKENS, load_embedder
+from app.services.kb.embeddings import DIMENSIONS, MAX_TOKENS, load_embedder
 
 REFERENCE = json.loads((Path(__file__).parent.parent / "data" / "minilm_reference.json").read_text())
 

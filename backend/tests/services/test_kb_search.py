@@ -7,9 +7,9 @@ import pytest
 
 from app.config import DEFAULT_LEXICON
 from app.db import Database
-from app.services.embeddings import load_embedder
-from app.services.knowledge_base import KnowledgeBase
-from app.services.lexicon import load_lexicon
+from app.services.kb.embeddings import load_embedder
+from app.services.kb.service import KnowledgeBase
+from app.services.kb.lexicon import load_lexicon
 
 ENTRIES = [
     ("How much is a women's haircut?", "A women's cut is $65 and takes about 45 minutes."),

@@ -9,11 +9,11 @@ import pytest
 
 from app.config import DEFAULT_LEXICON
 from app.db import Database
-from app.services.answerability import Candidate
-from app.services.embeddings import load_embedder
-from app.services.knowledge_base import KnowledgeBase
-from app.services.lexicon import load_lexicon
-from app.services.llm_verifier import LLMVerifier, OpenAICompatibleJudge
+from app.services.kb.decision import Candidate
+from app.services.kb.embeddings import load_embedder
+from app.services.kb.service import KnowledgeBase
+from app.services.kb.lexicon import load_lexicon
+from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
 
 pytestmark = pytest.mark.model
 

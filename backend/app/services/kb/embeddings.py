@@ -28,8 +28,6 @@ DIMENSIONS = 384
 # Callers' questions are short; longer text is cut here (the model was trained on 256 tokens at most).
 MAX_TOKENS = 128
 
-Vector = NDArray[np.float32]
-
 
 class Embedder(Protocol):
     name: str
@@ -80,9 +78,8 @@ class _GraphBuilder:
         return self.op("LayerNormalization", x, gain, bias, axis=-1, epsilon=1e-12)
 
 
-def build_encoder(w: dict[str, NDArray[np.float32]], heads: int = 12) -> bytes:
-    """ONNX model: (input_ids [B,N], position_ids [N], key_bias [B,1,1,N]) -> hidden states [B,N,384]."""
-    g = _GraphBuilder()
+def _encoder(g: _GraphBuilder, w: dict[str, NDArray[np.float32]], kind: str, heads: int) -> str:
+    """The six BERT layers over token, position and segment (`kind`) embeddings: hidden states [B,N,384]."""
     head_dim = DIMENSIONS // heads
     split_heads = g.const("split_heads", np.array([0, 0, heads, head_dim], dtype=np.int64))
     join_heads = g.const("join_heads", np.array([0, 0, DIMENSIONS], dtype=np.int64))
@@ -91,7 +88,6 @@ def build_encoder(w: dict[str, NDArray[np.float32]], heads: int = 12) -> bytes:
     half, one, root_half = g.const("half", np.float32(0.5)), g.const("one", np.float32(1.0)), g.const("root_half", np.float32(2**-0.5))
     words = g.op("Gather", g.const("word", w["embeddings.word_embeddings.weight"]), "input_ids")
     places = g.op("Gather", g.const("position", w["embeddings.position_embeddings.weight"]), "position_ids")
-    kind = g.const("token_type", w["embeddings.token_type_embeddings.weight"][0])
     x = g.norm(g.op("Add", g.op("Add", words, places), kind), w, "embeddings.LayerNorm")
     layer = 0
     while f"encoder.layer.{layer}.attention.self.query.weight" in w:
@@ -112,19 +108,44 @@ def build_encoder(w: dict[str, NDArray[np.float32]], heads: int = 12) -> bytes:
         h = g.op("Mul", g.op("Mul", h, half), g.op("Add", one, g.op("Erf", g.op("Mul", h, root_half))))  # exact GELU
         x = g.norm(g.op("Add", g.dense(h, w, f"{p}output.dense"), x), w, f"{p}output.LayerNorm")
         layer += 1
-    g.nodes.append(helper.make_node("Identity", [x], ["hidden"]))
-    graph = helper.make_graph(
-        g.nodes,
-        "minilm",
-        [
-            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["B", "N"]),
-            helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["N"]),
-            helper.make_tensor_value_info("key_bias", TensorProto.FLOAT, ["B", 1, 1, "N"]),
-        ],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["B", "N", DIMENSIONS])],
-        g.weights,
-    )
+    return x
+
+
+_IDS = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["B", "N"])
+_POSITIONS = helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["N"])
+_KEY_BIAS = helper.make_tensor_value_info("key_bias", TensorProto.FLOAT, ["B", 1, 1, "N"])
+
+
+def _model(g: _GraphBuilder, inputs: list[onnx.ValueInfoProto], output: onnx.ValueInfoProto) -> bytes:
+    graph = helper.make_graph(g.nodes, "minilm", inputs, [output], g.weights)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def build_encoder(w: dict[str, NDArray[np.float32]], heads: int = 12) -> bytes:
+    """ONNX model: (input_ids [B,N], position_ids [N], key_bias [B,1,1,N]) -> hidden states [B,N,384]."""
+    g = _GraphBuilder()
+    x = _encoder(g, w, g.const("token_type", w["embeddings.token_type_embeddings.weight"][0]), heads)
+    g.nodes.append(helper.make_node("Identity", [x], ["hidden"]))
+    output = helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["B", "N", DIMENSIONS])
+    return _model(g, [_IDS, _POSITIONS, _KEY_BIAS], output)
+
+
+def build_judge(w: dict[str, NDArray[np.float32]], heads: int = 12) -> bytes:
+    """ONNX model of the KB judge, a cross-encoder over a (question, entry) pair: (input_ids [B,N],
+    token_type_ids [B,N], position_ids [N], key_bias [B,1,1,N], mask [B,N]) -> logit [B]: mean of
+    the hidden states over the pair's tokens, then one linear unit (`head.weight`, `head.bias`)."""
+    g = _GraphBuilder()
+    kinds = g.op("Gather", g.const("token_types", w["embeddings.token_type_embeddings.weight"]), "token_type_ids")
+    x = _encoder(g, w, kinds, heads)
+    spread = g.op("Unsqueeze", "mask", g.const("last", np.array([-1], dtype=np.int64)))
+    total = g.op("ReduceSum", g.op("Mul", x, spread), g.const("tokens_axis", np.array([1], dtype=np.int64)), keepdims=0)
+    count = g.op("ReduceSum", "mask", g.const("mask_axis", np.array([1], dtype=np.int64)), keepdims=1)
+    pooled = g.op("Div", total, count)
+    logit = g.op("Add", g.op("MatMul", pooled, g.const("head.w", w["head.weight"].reshape(-1))), g.const("head.b", w["head.bias"].reshape(())))
+    g.nodes.append(helper.make_node("Identity", [logit], ["logit"]))
+    inputs = [_IDS, helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ["B", "N"]), _POSITIONS, _KEY_BIAS,
+              helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["B", "N"])]
+    return _model(g, inputs, helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["B"]))
 
 
 class MiniLMEmbedder:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from app.services.embeddings import DIMENSIONS
-from app.services.lexicon import Lexicon, content_stems
+from app.services.kb.embeddings import DIMENSIONS
+from app.services.kb.lexicon import Lexicon, content_stems
 from app.services.snapshots import KnowledgeBaseEntryView
 
 

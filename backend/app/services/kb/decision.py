@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from app.services.lexicon import STOPWORDS, Facets, Lexicon, asked_intents, content_stems, stem, unmet_intent, words
+from app.services.kb.lexicon import STOPWORDS, Facets, Lexicon, asked_intents, content_stems, stem, unmet_intent, words
 
 ACCEPT = 0.45
 MARGIN = 0.05

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import KnowledgeBaseEntry, new_id, utcnow
-from app.services import answerability
-from app.services.answerability import Candidate
-from app.services.embeddings import Embedder
+from app.services.kb import decision as answerability
+from app.services.kb.decision import Candidate
+from app.services.kb.embeddings import Embedder
 from app.services.errors import Conflict, NotFound
-from app.services.kb_index import IndexRow, KnowledgeIndex
-from app.services.lexicon import Lexicon, content_stems
-from app.services.llm_verifier import Verifier
+from app.services.kb.index import IndexRow, KnowledgeIndex
+from app.services.kb.lexicon import Lexicon, content_stems
+from app.services.kb.verifier import Verifier
 from app.services.snapshots import KnowledgeBaseEntryView
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Protocol
 import httpx
 
 from app.config import PROMPTS_DIR
-from app.services.answerability import GRAY_FLOOR, Candidate, Decision
+from app.services.kb.decision import GRAY_FLOOR, Candidate, Decision
 
 log = logging.getLogger(__name__)
 

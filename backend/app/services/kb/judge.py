@@ -1,0 +1,75 @@
+"""The KB judge: a cross-encoder that reads a caller's question together with one KB entry and gives
+the probability that the entry's answer answers it.
+
+Sentence embeddings find the entries near a question, but "do you groom cats?" sits as near to
+"Do you groom dogs?" as a true rewording does. The judge reads both texts at once, so it can see
+that a different animal, day, age group or fee is asked for. It was fine-tuned from the same
+shipped MiniLM weights on a multi-domain training set (`train/kb_judge.py`, `train/data/`), and runs
+as an int8 ONNX graph (`backend/weights/kb_judge.int8.onnx`, built by `embeddings.build_judge`)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+from tokenizers import Tokenizer
+
+from app.services.kb.embeddings import model_dir
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = Path(__file__).resolve().parents[3] / "weights" / "kb_judge.int8.onnx"
+# A question and one entry (its question and answer); longer answers are cut at the end.
+PAIR_MAX_TOKENS = 160
+
+
+def entry_text(question: str, answer: str) -> str:
+    """How an entry is shown to the judge (training and search alike)."""
+    return f"{question} | {answer}"
+
+
+class Judge:
+    def __init__(self, weights: Path, tokenizer: Path) -> None:
+        self.tokenizer = Tokenizer.from_file(str(tokenizer))
+        self.tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="only_second")
+        self.tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
+
+    def score(self, query: str, entries: list[str]) -> NDArray[np.float32]:
+        """Probability, per entry text, that it answers `query`."""
+        if not entries:
+            return np.zeros(0, dtype=np.float32)
+        encodings = self.tokenizer.encode_batch([(query, e) for e in entries])
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(entries), width), dtype=np.int64)
+        types = np.zeros((len(entries), width), dtype=np.int64)
+        mask = np.zeros((len(entries), width), dtype=np.float32)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            types[row, : len(enc.ids)] = enc.type_ids
+            mask[row, : len(enc.ids)] = 1.0
+        feeds = {
+            "input_ids": ids,
+            "token_type_ids": types,
+            "position_ids": np.arange(width, dtype=np.int64),
+            "key_bias": ((1.0 - mask) * -1e9)[:, None, None, :],
+            "mask": mask,
+        }
+        logits = self.session.run(None, feeds)[0]
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+
+
+def load_judge() -> Judge | None:
+    """The judge if its weights and the model package (for the tokenizer) are installed."""
+    path = model_dir()
+    if path is None or not WEIGHTS.exists():
+        if path is not None:
+            log.warning("KB judge weights missing at %s (train/kb_judge.py writes them)", WEIGHTS)
+        return None
+    return Judge(WEIGHTS, path / "tokenizer.json")
