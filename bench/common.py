@@ -12,15 +12,16 @@ sys.path.insert(0, str(BACKEND))
 from app.config import DEFAULT_LEXICON  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.services.kb.embeddings import load_embedder  # noqa: E402
-from app.services.kb.service import KnowledgeBase  # noqa: E402
+from app.services.kb.judge import load_judge  # noqa: E402
 from app.services.kb.lexicon import load_lexicon  # noqa: E402
+from app.services.kb.service import KnowledgeBase  # noqa: E402
 
 
-async def fresh_kb(embedder=None) -> tuple[KnowledgeBase, Database]:  # type: ignore[no-untyped-def]
+async def fresh_kb(embedder=None, lexicon: str = str(DEFAULT_LEXICON)) -> tuple[KnowledgeBase, Database]:  # type: ignore[no-untyped-def]
     path = Path(tempfile.mkdtemp(prefix="hitl-bench-")) / "kb.db"
     db = Database(f"sqlite+aiosqlite:///{path}")
     await db.migrate()
-    kb = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder or load_embedder())
+    kb = KnowledgeBase(db, lexicon=load_lexicon(lexicon), embedder=embedder or load_embedder(), judge=load_judge())
     return kb, db
 
 

@@ -69,7 +69,7 @@ async def fill(kb, db, items: list[tuple[str, str]], base: np.ndarray, rng: np.r
             noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
             rows.append({
                 "id": str(uuid4()), "question": question, "normalized_question": normalize_question(question),
-                "answer": answer, "topic": "synthetic", "created_at": now, "updated_at": now, "times_used": 0,
+                "answer": answer, "normalized_answer": normalize_question(answer), "topic": "synthetic", "created_at": now, "updated_at": now, "times_used": 0,
                 "revision": 1, "question_embedding": noisy[0].tobytes(), "qa_embedding": noisy[1].tobytes(),
                 "embedding_model": kb.embedder.name,
             })

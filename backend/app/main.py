@@ -36,6 +36,7 @@ from app.services.loops import WakeableLoop, stop_loops
 from app.services.help_requests import HelpRequestService
 from app.services.kb.embeddings import Embedder, load_embedder
 from app.services.kb.service import KnowledgeBase
+from app.services.kb.judge import AnswerJudge, load_judge
 from app.services.kb.lexicon import load_lexicon
 from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
 from app.services.notifications import Notifier
@@ -64,7 +65,12 @@ def shared_embedder() -> Embedder | None:
     return load_embedder()
 
 
-def build_judge(settings: Settings) -> OpenAICompatibleJudge | None:
+@lru_cache(maxsize=1)
+def shared_judge() -> AnswerJudge | None:
+    return load_judge()
+
+
+def build_llm_chooser(settings: Settings) -> OpenAICompatibleJudge | None:
     if not settings.llm_base_url:
         return None
     return OpenAICompatibleJudge(
@@ -78,12 +84,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     db = Database(settings.database_url)
     await db.migrate()
-    judge = build_judge(settings)
+    llm = build_llm_chooser(settings)
     kb = KnowledgeBase(
         db,
         lexicon=load_lexicon(settings.kb_lexicon_file),
         embedder=shared_embedder(),
-        verifier=LLMVerifier(judge) if judge else None,
+        judge=shared_judge(),
+        verifier=LLMVerifier(llm) if llm else None,
     )
     await kb.load_seed(settings.kb_seed_file)
     await kb.backfill_embeddings()
@@ -132,7 +139,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         "on" if settings.auth_enabled else "off (loopback only)",
         kb.mode,
         len(kb.index),
-        ", LLM verifier on" if judge else "",
+        ", LLM verifier on" if llm else "",
     )
     try:
         yield
@@ -144,8 +151,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for sink in sinks:
             if isinstance(sink, WebhookSink):
                 await sink.aclose()
-        if judge:
-            await judge.aclose()
+        if llm:
+            await llm.aclose()
         await db.dispose()
 
 

@@ -140,6 +140,8 @@ class KnowledgeBaseEntry(Base):
     # The question folded for "is this the same question?" checks (case, spacing, punctuation).
     normalized_question: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
+    # The answer folded the same way: a supervisor giving the same answer again adds a phrasing.
+    normalized_answer: Mapped[str] = mapped_column(Text, index=True)
     topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
     source_request_id: Mapped[str | None] = mapped_column(
         ForeignKey("help_requests.id", ondelete="SET NULL"), nullable=True
@@ -168,6 +170,25 @@ class KnowledgeBaseEntry(Base):
     )
 
 
+class KnowledgeBasePhrasing(Base):
+    """Another way callers asked an entry's question, learned when a supervisor answered a request
+    with that entry (or gave its answer again): the next caller who says it so gets the answer."""
+
+    __tablename__ = "knowledge_base_phrasings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("knowledge_base_entries.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[str] = mapped_column(Text, index=True)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    embedding_model: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source_request_id: Mapped[str | None] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+
+
 class KnowledgeBaseUse(Base):
     """One answer the agent said from the KB: the console's "answered without escalation" per day."""
 
@@ -189,7 +210,8 @@ class KnowledgeBaseState(Base):
 
 
 class KnowledgeBaseChange(Base):
-    """The audit trail of KB entries: who created, learned, edited or retired what, when."""
+    """The audit trail of KB entries: who created, learned, edited or retired what, when, and which
+    phrasings were added or removed (`phrasing`)."""
 
     __tablename__ = "knowledge_base_changes"
 
@@ -202,6 +224,7 @@ class KnowledgeBaseChange(Base):
     answer: Mapped[str] = mapped_column(Text)
     topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
     source_request_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    phrasing: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class OutboxEvent(Base):

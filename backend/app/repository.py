@@ -15,6 +15,7 @@ from app.models import (
     HelpRequest,
     KnowledgeBaseChange,
     KnowledgeBaseEntry,
+    KnowledgeBasePhrasing,
     KnowledgeBaseState,
     KnowledgeBaseUse,
     OutboxDelivery,
@@ -127,6 +128,53 @@ async def active_entry_by_question(*, session: AsyncSession, normalized: str) ->
     return (await session.scalars(stmt)).first()
 
 
+async def active_entry_by_answer(*, session: AsyncSession, normalized: str) -> KnowledgeBaseEntry | None:
+    stmt = (
+        select(KnowledgeBaseEntry)
+        .where(KnowledgeBaseEntry.normalized_answer == normalized, KnowledgeBaseEntry.retired_at.is_(None))
+        .order_by(KnowledgeBaseEntry.created_at)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def phrasings_of(
+    *, session: AsyncSession, entry_ids: Sequence[str], embeddings: bool = False
+) -> dict[str, list[KnowledgeBasePhrasing]]:
+    """Each entry's phrasings, oldest first (with their embeddings for the search index)."""
+    found: dict[str, list[KnowledgeBasePhrasing]] = {}
+    for start in range(0, len(entry_ids), 500):  # keep under SQLite's bound-parameter limit
+        stmt = (
+            select(KnowledgeBasePhrasing)
+            .where(KnowledgeBasePhrasing.entry_id.in_(entry_ids[start : start + 500]))
+            .order_by(KnowledgeBasePhrasing.created_at, KnowledgeBasePhrasing.id)
+        )
+        if embeddings:
+            stmt = stmt.options(undefer(KnowledgeBasePhrasing.embedding))
+        for phrasing in (await session.scalars(stmt)).all():
+            found.setdefault(phrasing.entry_id, []).append(phrasing)
+    return found
+
+
+async def phrasing_owner(*, session: AsyncSession, normalized: str) -> KnowledgeBasePhrasing | None:
+    """The phrasing with this normalized text on an active entry, if any."""
+    stmt = (
+        select(KnowledgeBasePhrasing)
+        .join(KnowledgeBaseEntry, KnowledgeBaseEntry.id == KnowledgeBasePhrasing.entry_id)
+        .where(KnowledgeBasePhrasing.normalized == normalized, KnowledgeBaseEntry.retired_at.is_(None))
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def phrasings_without_embeddings(*, session: AsyncSession, model: str, limit: int) -> Sequence[KnowledgeBasePhrasing]:
+    stmt = (
+        select(KnowledgeBasePhrasing)
+        .where(or_(KnowledgeBasePhrasing.embedding_model.is_(None), KnowledgeBasePhrasing.embedding_model != model))
+        .order_by(KnowledgeBasePhrasing.id)
+        .limit(limit)
+    )
+    return (await session.scalars(stmt)).all()
+
+
 async def count_entries(*, session: AsyncSession) -> int:
     stmt = select(func.count()).select_from(KnowledgeBaseEntry)
     return (await session.execute(stmt)).scalar_one()
@@ -188,11 +236,15 @@ async def upsert_entry(*, session: AsyncSession, values: dict[str, Any]) -> tupl
     return entry, entry_id == values["id"]
 
 
-def add_kb_change(*, session: AsyncSession, entry: KnowledgeBaseEntry, at: datetime, action: str, actor: str) -> None:
+def add_kb_change(
+    *, session: AsyncSession, entry: KnowledgeBaseEntry, at: datetime, action: str, actor: str,
+    phrasing: str | None = None, source_request_id: str | None = None,
+) -> None:
     session.add(
         KnowledgeBaseChange(
             entry_id=entry.id, at=at, action=action, actor=actor, question=entry.question,
-            answer=entry.answer, topic=entry.topic, source_request_id=entry.source_request_id,
+            answer=entry.answer, topic=entry.topic, source_request_id=source_request_id or entry.source_request_id,
+            phrasing=phrasing,
         )
     )
 

@@ -11,6 +11,7 @@ from app.api.deps import AgentAllowed, ServicesDep, SupervisorOnly
 from app.api.schemas import (
     ConflictOut,
     EntryCreate,
+    PhrasingCreate,
     EntryDetail,
     EntryEdit,
     HelpRequestCreate,
@@ -115,7 +116,7 @@ async def respond_to_help_request(rid: str, body: ResponseCreate, svc: ServicesD
     """Answer a pending request (learned into the KB), or mark it unresolved."""
     return await svc.help_requests.respond(
         rid, answer=body.answer, topic=body.topic or None, unresolved=body.unresolved,
-        notes=body.notes or None, responder=body.answered_by or "supervisor",
+        notes=body.notes or None, responder=body.answered_by or "supervisor", entry_id=body.entry_id,
     )
 
 
@@ -186,6 +187,29 @@ async def retire_knowledge_base_entry(
 ) -> KnowledgeBaseEntryView:
     """Retire an entry: it stops answering callers and stays readable with its history."""
     return await svc.kb.retire(entry_id, actor=by)
+
+
+@router.post(
+    "/knowledge-base/{entry_id}/phrasings", status_code=status.HTTP_201_CREATED, response_model=KnowledgeBaseEntryView,
+    responses={404: {"description": "No such active entry"}, 409: {"description": "That is another entry's question"}},
+    dependencies=SupervisorOnly, tags=["knowledge base"],
+)
+async def add_knowledge_base_phrasing(entry_id: str, body: PhrasingCreate, svc: ServicesDep) -> KnowledgeBaseEntryView:
+    """Another way callers ask this entry's question: it matches like the question itself."""
+    return await svc.kb.add_phrasing(entry_id, text=body.text, actor=body.by or "supervisor")
+
+
+@router.delete(
+    "/knowledge-base/{entry_id}/phrasings/{phrasing_id}", response_model=KnowledgeBaseEntryView,
+    responses={404: {"description": "No such active entry or phrasing"}}, dependencies=SupervisorOnly,
+    tags=["knowledge base"],
+)
+async def remove_knowledge_base_phrasing(
+    entry_id: str, phrasing_id: str, svc: ServicesDep,
+    by: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$")] = "supervisor",
+) -> KnowledgeBaseEntryView:
+    """Stop a phrasing from leading callers to this entry (kept in the entry's history)."""
+    return await svc.kb.remove_phrasing(entry_id, phrasing_id, actor=by)
 
 
 @router.post(

@@ -56,6 +56,7 @@ Contact = Annotated[str, _bounded(0, 200), NoNul]
 Label = Annotated[str, _bounded(1, 100), NoNul]
 Topic = Annotated[str, _bounded(0, 100), NoNul]
 Long = Annotated[str, _bounded(0, 4000), NoNul]
+Ident = Annotated[str, _bounded(1, 36), NoNul]
 
 
 class TranscriptIn(BaseModel):
@@ -104,17 +105,27 @@ class ResponseCreate(BaseModel):
     answered_by: Label | None = Field(
         default=None, description="Who answered, for the audit trail (defaults to 'supervisor')."
     )
+    entry_id: Ident | None = Field(
+        default=None,
+        description="Answer with this knowledge base entry: its answer is sent, and the caller's question "
+        "becomes one of its phrasings (`answer` is then not needed).",
+    )
 
     @model_validator(mode="after")
     def _answer_unless_unresolved(self) -> ResponseCreate:
-        if not self.unresolved and not self.answer:
-            raise ValueError("answer must not be empty unless unresolved is true")
+        if not self.unresolved and not self.answer and not self.entry_id:
+            raise ValueError("answer must not be empty unless unresolved is true or entry_id names an entry")
+        if self.unresolved and self.entry_id:
+            raise ValueError("entry_id answers the request: it cannot go with unresolved")
         return self
 
 
 class CandidateOut(BaseModel):
     entry: KnowledgeBaseEntryView
     score: float
+    judged: float | None = Field(
+        None, description="The KB judge's probability that this entry answers the question (null: not judged)."
+    )
     rejected: str | None = Field(description="Why this entry is not the match (null for the match).")
 
 
@@ -129,7 +140,7 @@ class SearchOut(BaseModel):
         return cls(
             query=result.query,
             match=result.match,
-            candidates=[CandidateOut(entry=c.entry, score=c.score, rejected=c.rejected) for c in result.candidates],
+            candidates=[CandidateOut(entry=c.entry, score=c.score, judged=c.judged, rejected=c.rejected) for c in result.candidates],
             reason=result.reason,
         )
 
@@ -138,6 +149,11 @@ class EntryCreate(BaseModel):
     question: Question
     answer: Annotated[str, _bounded(1, 4000), NoNul]
     topic: Topic | None = None
+    by: Label | None = Field(default=None, description="Who made the change, for the audit trail.")
+
+
+class PhrasingCreate(BaseModel):
+    text: Question
     by: Label | None = Field(default=None, description="Who made the change, for the audit trail.")
 
 
@@ -161,6 +177,7 @@ class EntryChange(BaseModel):
     question: str
     answer: str
     topic: str | None
+    phrasing: str | None = Field(None, description="The phrasing added or removed (those actions only).")
 
 
 class EntryDetail(KnowledgeBaseEntryView):

@@ -296,7 +296,33 @@ function buildCard(req) {
     submitAnswer(card, { answer: box.value.trim() });
   });
   $(".cant", form).addEventListener("click", () => submitAnswer(card, { unresolved: true }));
+  loadNearest(card, req.question);
   return card;
+}
+
+// The KB search the agent ran, run again: the nearest learned answers and why none was said.
+async function loadNearest(card, question) {
+  let result;
+  try {
+    result = await getJson(`/api/knowledge-base/search?q=${encodeURIComponent(question)}`);
+  } catch (err) {
+    ignoreAuth(err);
+    return;
+  }
+  $(".nearest .reason", card).textContent = result.candidates.length ? result.reason : "nothing learned is near this question";
+  const list = $(".near-list", card);
+  list.replaceChildren(
+    ...result.candidates.map((c) => {
+      const li = $("#tpl-near").content.firstElementChild.cloneNode(true);
+      $(".near-q", li).textContent = c.entry.question;
+      $(".near-a", li).textContent = c.entry.answer;
+      $(".near-why", li).textContent = c.rejected ? `Not said: ${c.rejected}` : "The agent would say this one now.";
+      const use = $(".use", li);
+      use.setAttribute("aria-label", `Answer with: ${c.entry.question}`);
+      use.addEventListener("click", () => submitAnswer(card, { entry_id: c.entry.id }));
+      return li;
+    }),
+  );
 }
 
 function fillCard(card, req) {
@@ -328,7 +354,7 @@ function tick() {
 async function submitAnswer(card, body) {
   const id = card.dataset.id;
   const out = $(".outcome", card);
-  if (!body.unresolved && !body.answer) {
+  if (!body.unresolved && !body.answer && !body.entry_id) {
     showOutcome(out, "Type an answer first, or choose “Can't answer”.", "error");
     $("textarea", card).focus();
     return;
@@ -465,7 +491,7 @@ const editing = new Set();
 function renderLearned() {
   const needle = $("#kb-search").value.trim().toLowerCase();
   const rows = [...state.kb.values()]
-    .filter((e) => !needle || `${e.question} ${e.answer} ${e.topic || ""}`.toLowerCase().includes(needle))
+    .filter((e) => !needle || [e.question, e.answer, e.topic || "", ...e.phrasings.map((p) => p.text)].join(" ").toLowerCase().includes(needle))
     .sort((a, b) => b.updated_at.localeCompare(a.updated_at));
   const list = $("#kb-list");
   // Rows being edited are left alone so a live update cannot wipe an edit in progress.
@@ -485,6 +511,8 @@ function kbRow(entry) {
   $(".meta", li).textContent = `${used}${last} · updated ${when(entry.updated_at)} · ${source}${entry.topic ? ` · ${entry.topic}` : ""}`;
   const form = $(".edit-form", li);
   const out = $(".outcome", li);
+  $(".phrasings", li).hidden = !entry.phrasings.length;
+  $(".phrasing-list", li).replaceChildren(...entry.phrasings.map((p) => phrasingItem(entry, p, out)));
   $(".edit", li).addEventListener("click", () => {
     editing.add(entry.id);
     form.question.value = entry.question;
@@ -533,6 +561,57 @@ function kbRow(entry) {
     } else showOutcome(out, "Not retired: the server did not accept it.", "error");
   });
   return li;
+}
+
+function phrasingItem(entry, phrasing, out) {
+  const li = $("#tpl-phrasing").content.firstElementChild.cloneNode(true);
+  $(".text", li).textContent = `“${phrasing.text}”`;
+  const remove = $(".remove", li);
+  remove.setAttribute("aria-label", `Remove the phrasing: ${phrasing.text}`);
+  remove.addEventListener("click", async () => {
+    const path = `/api/knowledge-base/${encodeURIComponent(entry.id)}/phrasings/${encodeURIComponent(phrasing.id)}`;
+    const res = await api(path, { method: "DELETE" }).catch(() => null);
+    if (res && res.ok) {
+      state.kb.set(entry.id, await res.json());
+      render();
+    } else showOutcome(out, "Not removed: the server did not accept it.", "error");
+  });
+  return li;
+}
+
+function setUpNewEntry() {
+  const form = $("#kb-new-form");
+  const out = $(".outcome", form);
+  const close = () => {
+    form.reset();
+    form.hidden = true;
+    out.hidden = true;
+    $("#kb-new").focus();
+  };
+  $("#kb-new").addEventListener("click", () => {
+    form.hidden = false;
+    form.question.focus();
+  });
+  $(".cancel", form).addEventListener("click", close);
+  form.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") close();
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { question: form.question.value.trim(), answer: form.answer.value.trim() };
+    if (form.topic.value.trim()) body.topic = form.topic.value.trim();
+    const res = await api("/api/knowledge-base", { method: "POST", body }).catch(() => null);
+    if (res && res.ok) {
+      const entry = await res.json();
+      state.kb.set(entry.id, entry);
+      close();
+      render();
+      return;
+    }
+    const data = res ? await res.json().catch(() => ({})) : {};
+    const detail = typeof data.detail === "string" ? data.detail : (data.detail || []).map((d) => d.msg).join("; ");
+    showOutcome(out, `Not saved: ${detail || "the server did not answer"}`, "error");
+  });
 }
 
 // ---- Overview -------------------------------------------------------------------------------
@@ -699,6 +778,7 @@ function init() {
   $("#history-filter").addEventListener("change", renderHistory);
   $("#history-search").addEventListener("input", renderHistory);
   $("#kb-search").addEventListener("input", renderLearned);
+  setUpNewEntry();
   $("#alert-close").addEventListener("click", () => ($("#alert").hidden = true));
   $("#login-form").addEventListener("submit", signIn);
   $("#login").addEventListener("cancel", (ev) => ev.preventDefault()); // nothing works without a token

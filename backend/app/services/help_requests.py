@@ -15,7 +15,7 @@ from app.models import HelpRequest, RequestStatus, SupervisorResponse, utcnow
 from app.services.kb import decision as answerability
 from app.services.kb.decision import Candidate
 from app.services.errors import InvalidTransition, NotFound
-from app.services.kb.service import KnowledgeBase, normalize_question
+from app.services.kb.service import KnowledgeBase, Learned, normalize_question
 from app.services.livekit_agent import LiveKitAgent
 from app.services.notifications import EventType, Notifier
 from app.services.snapshots import HelpRequestDetail, HelpRequestView
@@ -123,7 +123,7 @@ class HelpRequestService:
                 Candidate(
                     entry_id=row.id, question=row.question, answer="", score=score,
                     question_facets=self.kb.lexicon.facets(row.question), answer_facets={},
-                    terms=frozenset(), exact=normalize_question(row.question) == key,
+                    exact=normalize_question(row.question) == key,
                 )
             )
         cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
@@ -181,11 +181,19 @@ class HelpRequestService:
         unresolved: bool = False,
         notes: str | None = None,
         responder: str = "supervisor",
+        entry_id: str | None = None,
     ) -> HelpRequestView:
         """A supervisor's answer (or "can't answer") to a request and every pending request attached
-        with it: one winner per request; KB entry and outbox events in the same commit."""
+        with it: one winner per request; KB entry and outbox events in the same commit.
+
+        `entry_id`: answer with that KB entry (its answer is the answer; the caller's question
+        becomes one of its phrasings)."""
+        if entry_id is not None:
+            answer = (await self.kb.get(entry_id))[0].answer
         answer = answer.strip() if answer and answer.strip() else None
         question = (await self.get(rid)).question
+        if entry_id is None and answer is not None and not unresolved:
+            entry_id = await self.kb.entry_with_same_answer(question, answer)
         # Embedding is CPU work: done before the transaction so the write lock is held briefly.
         vectors = None if unresolved or answer is None else await self.kb.entry_vectors(question, answer)
         now = self.clock()
@@ -203,12 +211,12 @@ class HelpRequestService:
                     notes=notes, responder=responder, created_at=now,
                 )
             )
-            entry = None
+            learned = None
             if not unresolved:
                 assert answer is not None  # the API refuses an empty answer unless unresolved
-                entry = await self.kb.learn(
+                learned = await self.kb.learn(
                     session=session, question=req.question, answer=answer, topic=topic,
-                    source_request_id=rid, vectors=vectors, now=now, actor=responder,
+                    source_request_id=rid, vectors=vectors, now=now, actor=responder, entry_id=entry_id,
                 )
             answered = [req]
             for other_id in await repository.pending_group_ids(session=session, root=req.attached_to or rid):
@@ -219,10 +227,10 @@ class HelpRequestService:
                     answered.append(await self._load_after_transition(session, other_id, True))
             for member in answered:
                 self._record_response(session, member, now=now, responder=responder, answer=answer,
-                                      notes=notes, entry_id=entry.id if entry else None, via=None if member is req else rid)
+                                      notes=notes, learned=learned, via=None if member is req else rid)
                 self.calls.notify_customer(session=session, kind=kind, request=member, now=now)
             view = HelpRequestView.of(req)
-        if entry is not None:
+        if learned is not None:
             await self.kb.after_write()
         for member in answered:
             self._changed(kind, member.id)
@@ -231,10 +239,10 @@ class HelpRequestService:
     @staticmethod
     def _record_response(
         session: AsyncSession, req: HelpRequest, *, now: datetime, responder: str, answer: str | None,
-        notes: str | None, entry_id: str | None, via: str | None,
+        notes: str | None, learned: Learned | None, via: str | None,
     ) -> None:
         also = f" (with request {via}, the same question)" if via else ""
-        if answer is None or entry_id is None:
+        if answer is None or learned is None:
             why = f" ({notes})" if notes else ""
             repository.add_timeline(
                 request=req, at=now, kind="unresolved", actor=responder,
@@ -245,10 +253,12 @@ class HelpRequestService:
             request=req, at=now, kind="answered", actor=responder, message=f"Answered by {responder}{also}: {answer}"
         )
         if via is None:
-            repository.add_timeline(
-                request=req, at=now, kind="learned", actor="system",
-                message=f"Saved to the knowledge base (entry {entry_id})",
+            learned_how = (
+                f"The caller's wording was added to knowledge base entry {learned.entry.id}"
+                if learned.action == "phrasing added"
+                else f"Saved to the knowledge base (entry {learned.entry.id})"
             )
+            repository.add_timeline(request=req, at=now, kind="learned", actor="system", message=learned_how)
 
     async def time_out(self, rid: str, *, actor: str = "supervisor") -> HelpRequestView:
         async with self.db.transaction() as session:

@@ -95,6 +95,18 @@ class HelpRequestDetail(HelpRequestView):
         return cls(**base, responses=responses)
 
 
+class PhrasingView(BaseModel):
+    """Another way callers asked the entry's question (learned from an answered request)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    text: str
+    source_request_id: str | None
+    created_at: Timestamp
+    actor: str
+
+
 class KnowledgeBaseEntryView(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -108,3 +120,6 @@ class KnowledgeBaseEntryView(BaseModel):
     retired_at: Timestamp | None = None
     times_used: int
     last_used_at: Timestamp | None = None
+    phrasings: list[PhrasingView] = Field(
+        default_factory=list, description="Other ways callers asked this question; each matches like the question."
+    )

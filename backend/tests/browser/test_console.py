@@ -203,3 +203,51 @@ def test_learned_answers_can_be_edited_and_retired(page: Page, api: Api, server:
     row.get_by_role("button", name="Retire: are you sure?").click()
     expect(row).to_have_count(0)
     assert api.http.get(f"/api/knowledge-base/{entry['id']}").json()["retired_at"] is not None
+
+
+def test_pending_shows_why_it_escalated_and_answers_with_an_entry(page: Page, api: Api, server: ServerProcess) -> None:
+    word = _word()
+    entry = api.http.post("/api/knowledge-base", json={"question": f"How much is the {word} glaze?",
+                                                       "answer": f"The {word} glaze is $38."}).json()
+    wording = f"is the {word} thing still on offer for my sister"
+    req = api.ask(wording)
+    open_console(page, server.base)
+    card = _card(page, wording)
+    nearest = card.locator(".nearest")
+    nearest.locator("summary").click()
+    near = nearest.locator(".near", has_text=f"How much is the {word} glaze?")
+    expect(near.locator(".near-a")).to_have_text(f"The {word} glaze is $38.")
+    expect(near.locator(".near-why")).to_contain_text("Not said:")
+    expect(nearest.locator(".reason")).not_to_be_empty()
+
+    near.get_by_role("button", name=f"Answer with: How much is the {word} glaze?").click()
+    expect(card).to_have_count(0)
+    done = api.http.get(f"/api/help-requests/{req['id']}").json()
+    assert (done["status"], done["answer"]) == ("resolved", f"The {word} glaze is $38.")
+    learned = api.http.get(f"/api/knowledge-base/{entry['id']}").json()
+    assert [p["text"] for p in learned["phrasings"]] == [wording]
+    assert api.http.get("/api/knowledge-base/search", params={"q": wording}).json()["match"]["id"] == entry["id"]
+
+    page.get_by_role("button", name="Learned answers").click()
+    page.get_by_label("Search answers").fill(word)
+    row = page.locator("#kb-list .kb", has_text=word)
+    expect(row.locator(".phrasing-list")).to_contain_text(wording)
+    row.get_by_role("button", name=f"Remove the phrasing: {wording}").click()
+    expect(row.locator(".phrasings")).to_be_hidden()
+    assert api.http.get(f"/api/knowledge-base/{entry['id']}").json()["phrasings"] == []
+
+
+def test_a_new_answer_can_be_added_by_hand(page: Page, api: Api, server: ServerProcess) -> None:
+    word = _word()
+    open_console(page, server.base)
+    page.get_by_role("button", name="Learned answers").click()
+    page.get_by_role("button", name="New answer").click()
+    form = page.locator("#kb-new-form")
+    form.get_by_label("Question, as a caller would ask it").fill(f"Do you stock {word} shampoo?")
+    form.get_by_label("Answer the agent will say").fill("Yes, $22 a bottle.")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_be_hidden()
+    page.get_by_label("Search answers").fill(word)
+    expect(page.locator("#kb-list .kb", has_text=word).locator(".a")).to_have_text("Yes, $22 a bottle.")
+    entries = [e for e in api.http.get("/api/knowledge-base").json() if word in e["question"]]
+    assert [(e["answer"], e["source_request_id"]) for e in entries] == [("Yes, $22 a bottle.", None)]

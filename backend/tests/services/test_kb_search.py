@@ -9,6 +9,7 @@ from app.config import DEFAULT_LEXICON
 from app.db import Database
 from app.services.kb.embeddings import load_embedder
 from app.services.kb.service import KnowledgeBase
+from app.services.kb.judge import load_judge
 from app.services.kb.lexicon import load_lexicon
 
 ENTRIES = [
@@ -29,7 +30,7 @@ async def kb(sqlite_url: str) -> AsyncIterator[KnowledgeBase]:
     embedder = load_embedder()
     db = Database(sqlite_url)
     await db.migrate()
-    knowledge = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder)
+    knowledge = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder, judge=load_judge())
     for question, answer in ENTRIES:
         await knowledge.create(question=question, answer=answer, topic=None, actor="test")
     yield knowledge

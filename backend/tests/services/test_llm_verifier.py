@@ -101,7 +101,7 @@ async def test_openai_compatible_judge_request_and_reply() -> None:
         base_url="http://llm.local/v1/", api_key="k", model="m", timeout=1,
         client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
     )
-    options = [Candidate("a", "Q1?", "A1", 0.5, {}, {}, frozenset()), Candidate("b", "Q2?", "A2", 0.5, {}, {}, frozenset())]
+    options = [Candidate("a", "Q1?", "A1", 0.5, {}, {}), Candidate("b", "Q2?", "A2", 0.5, {}, {})]
     assert await judge.choose("caller question", options) == 1
     assert seen["url"] == "http://llm.local/v1/chat/completions" and seen["auth"] == "Bearer k"
     assert "caller question" in seen["body"]["messages"][1]["content"] and seen["body"]["model"] == "m"

@@ -1,35 +1,41 @@
 """The answer-or-escalate decision for one caller question against ranked KB candidates.
 
 A match must pass every check; any doubt leaves `match` empty and the agent escalates:
-1. semantic similarity at least ACCEPT (sentence embeddings of question, and of question + answer);
-2. no facet conflict (Sunday is not Saturday, pedicures are not manicures; see seed/lexicon.json);
-3. the answer holds the kind of fact asked for (a price for "how much", a duration for "how long");
-4. no word the KB has never seen and the entry does not contain (a service the salon never mentioned);
-5. no runner-up that also passes within MARGIN with a different answer (ambiguous: ask a human)."""
+1. the KB judge (a cross-encoder reading the question with each candidate entry) gives the entry at
+   least ACCEPT: its answer answers this question, not a sibling variant, another day or fee;
+2. the answer holds the kind of fact asked for (a price for "how much", a duration for "how long");
+3. no facet conflict, where a business keeps a lexicon (Sunday is not Saturday; seed/lexicon.json):
+   an optional refinement, never what correctness rests on;
+4. no runner-up with a different answer that the judge rates within MARGIN (ambiguous: ask a human)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from app.services.kb.lexicon import STOPWORDS, Facets, Lexicon, asked_intents, content_stems, stem, unmet_intent, words
+from app.services.kb.lexicon import Facets, Lexicon, asked_intents, content_stems, unmet_intent
 
-ACCEPT = 0.45
-MARGIN = 0.05
+ACCEPT = 0.5
+MARGIN = 0.2
 # Below this, not even an LLM verifier is asked about a candidate.
-GRAY_FLOOR = 0.35
+GRAY_FLOOR = 0.2
+# Two callers' questions are the same question at this sentence similarity (with the checks of
+# decide_same_question), and not when another pending one comes this close.
+SAME_QUESTION = 0.45
+SAME_QUESTION_MARGIN = 0.05
+# How many of the nearest entries the judge reads (the rest are shown, not judged).
+JUDGED = 4
 
 
 @dataclass
 class Candidate:
     entry_id: str
-    question: str
+    question: str  # the entry's phrasing nearest to the caller's words
     answer: str
-    score: float  # semantic similarity to the query, 0..1
+    score: float  # retrieval similarity to the query, 0..1
     question_facets: Facets
     answer_facets: Facets
-    terms: frozenset[str]  # content stems of question and answer
     exact: bool = False  # the same question, ignoring case, spacing and punctuation
-    rare: frozenset[str] = frozenset()  # rare words of the entry's question (a brand, a named variant)
+    judged: float | None = None  # the judge's probability that the answer answers the query
     blocked: str | None = field(default=None)  # a hard reason: this entry cannot answer the query
     rejected: str | None = field(default=None)  # why it is not the match (hard or soft)
 
@@ -40,25 +46,16 @@ class Decision:
     reason: str
 
 
-def block_reason(query: str, query_facets: Facets, novel: set[str], cand: Candidate, lexicon: Lexicon) -> str | None:
-    """Why `cand` cannot answer `query` whatever its similarity, or None."""
-    conflict = lexicon.conflict(query_facets, cand.question_facets, cand.answer_facets)
-    if conflict:
-        return conflict
+def block_reason(query: str, query_facets: Facets, cand: Candidate, lexicon: Lexicon) -> str | None:
+    """Why `cand` cannot answer `query` whatever the judge says, or None."""
     missing = unmet_intent(query, cand.answer)
     if missing:
         return f"the caller asks for a {missing} and the answer gives none"
-    unknown = sorted(novel - cand.terms)
-    if unknown:
-        return f"'{unknown[0]}' appears nowhere in the knowledge base"
-    unasked = sorted(cand.rare - content_stems(query))
-    if unasked:
-        return f"the entry is about '{unasked[0]}', which the caller did not name"
-    return None
+    return lexicon.conflict(query_facets, cand.question_facets, cand.answer_facets)
 
 
-def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon, novel: set[str]) -> Decision:
-    """`ranked`: best first. `novel`: rare words of the query that no KB entry contains."""
+def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> Decision:
+    """`ranked`: best first by retrieval, the first JUDGED of them with `judged` set."""
     if ranked and ranked[0].exact:
         return Decision(ranked[0], "the same question")
     query_facets = lexicon.facets(query)
@@ -68,17 +65,21 @@ def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon, novel: set
         return Decision(None, "the question names nothing to look up (\"can you do that?\")")
     passing = []
     for cand in ranked:
-        cand.blocked = block_reason(query, query_facets, novel, cand, lexicon)
+        cand.blocked = block_reason(query, query_facets, cand, lexicon)
         cand.rejected = cand.blocked
-        if cand.rejected is None and cand.score < ACCEPT:
-            cand.rejected = f"similarity {cand.score:.2f} below {ACCEPT}"
+        if cand.rejected is None:
+            if cand.judged is None:
+                cand.rejected = "not among the nearest entries"
+            elif cand.judged < ACCEPT:
+                cand.rejected = f"does not answer this question (judge {cand.judged:.2f})"
         if cand.rejected is None:
             passing.append(cand)
     if not passing:
-        return Decision(None, ranked[0].rejected if ranked else "the knowledge base is empty")
+        return Decision(None, ranked[0].rejected or "no entry answers it" if ranked else "the knowledge base is empty")
+    passing.sort(key=lambda c: c.judged or 0.0, reverse=True)
     best = passing[0]
     for other in passing[1:]:
-        if other.answer.strip() != best.answer.strip() and best.score - other.score < MARGIN:
+        if other.answer.strip() != best.answer.strip() and (best.judged or 0) - (other.judged or 0) < MARGIN:
             best.rejected = other.rejected = "two entries fit about equally well"
             return Decision(None, f"ambiguous between '{best.question}' and '{other.question}'")
     return Decision(best, "confident")
@@ -109,11 +110,11 @@ def decide_same_question(
         unshared = query_terms ^ (content_stems(cand.question) - lexicon.fillers)
         if cand.blocked is None and any(not is_common(t) for t in unshared):
             cand.blocked = "a rare word is in only one of the questions"
-        if cand.blocked is None and cand.score >= ACCEPT:
+        if cand.blocked is None and cand.score >= SAME_QUESTION:
             passing.append(cand)
     if not passing:
         return Decision(None, "no pending request asks the same")
-    if len(passing) > 1 and passing[0].score - passing[1].score < MARGIN:
+    if len(passing) > 1 and passing[0].score - passing[1].score < SAME_QUESTION_MARGIN:
         return Decision(None, "two pending requests fit about equally well")
     return Decision(passing[0], "the same question")
 
@@ -130,21 +131,3 @@ def decide_exact(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> D
     if ranked and ranked[0].exact:
         return Decision(ranked[0], "the same question")
     return Decision(None, "no entry has this exact question (semantic matching is off)")
-
-
-def rare_terms(text: str, lexicon: Lexicon, is_common: Callable[[str], bool]) -> frozenset[str]:
-    """Rare words of `text` that no facet or the salon vocabulary covers."""
-    return frozenset(
-        stem(w)
-        for w in words(text)
-        if "'" not in w and w not in STOPWORDS and not is_common(w)
-        and stem(w) not in lexicon.facet_words and stem(w) not in lexicon.vocabulary and stem(w) not in lexicon.fillers
-    )
-
-
-def novel_terms(
-    query: str, known: Callable[[str], bool], lexicon: Lexicon, is_common: Callable[[str], bool]
-) -> set[str]:
-    """Rare words of `query` that no KB entry contains, leaving out words a facet names (the facet
-    check judges those) and the salon's everyday vocabulary."""
-    return {t for t in rare_terms(query, lexicon, is_common) if not known(t)}

@@ -30,7 +30,7 @@ def entry_text(question: str, answer: str) -> str:
     return f"{question} | {answer}"
 
 
-class Judge:
+class AnswerJudge:
     def __init__(self, weights: Path, tokenizer: Path) -> None:
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="only_second")
@@ -65,11 +65,11 @@ class Judge:
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
 
-def load_judge() -> Judge | None:
+def load_judge() -> AnswerJudge | None:
     """The judge if its weights and the model package (for the tokenizer) are installed."""
     path = model_dir()
     if path is None or not WEIGHTS.exists():
         if path is not None:
             log.warning("KB judge weights missing at %s (train/kb_judge.py writes them)", WEIGHTS)
         return None
-    return Judge(WEIGHTS, path / "tokenizer.json")
+    return AnswerJudge(WEIGHTS, path / "tokenizer.json")

