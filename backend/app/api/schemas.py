@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from app.models import Channel
-from app.services.kb.service import SearchResult
+from app.services.kb.search import SearchResult
 from app.services.snapshots import (
     HelpRequestDetail,
     HelpRequestView,

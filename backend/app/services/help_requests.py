@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import HelpRequest, RequestStatus, SupervisorResponse, utcnow
-from app.services.kb import decision as answerability
+from app.services.kb import decision
 from app.services.kb.decision import Candidate
 from app.services.errors import InvalidTransition, NotFound
-from app.services.kb.service import KnowledgeBase, Learned, normalize_question
+from app.services.kb.lexicon import normalize_question
+from app.services.kb.service import KnowledgeBase, Learned
 from app.services.livekit_agent import LiveKitAgent
 from app.services.notifications import EventType, Notifier
 from app.services.snapshots import HelpRequestDetail, HelpRequestView
@@ -127,10 +128,10 @@ class HelpRequestService:
                 )
             )
         cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
-        decision = answerability.decide_same_question(question, cands, self.kb.lexicon, self.kb.is_common_word)
-        if decision.match is None:
+        same = decision.decide_same_question(question, cands, self.kb.lexicon, self.kb.is_common_word)
+        if same.match is None:
             return None
-        return await repository.get_request(session=session, rid=decision.match.entry_id)
+        return await repository.get_request(session=session, rid=same.match.entry_id)
 
     async def get(self, rid: str) -> HelpRequestDetail:
         async with self.db.read() as session:

@@ -41,6 +41,14 @@ def stem(word: str) -> str:
     return word
 
 
+def normalize_question(question: str) -> str:
+    """The key under which two questions count as the same one: case, spacing and punctuation ignored."""
+    folded = unicodedata.normalize("NFKC", question).casefold()
+    key = "".join(ch for ch in folded if ch.isalnum())
+    # A question of symbols only keeps its symbols: "???" and "😀" must not be one question.
+    return key or " ".join(folded.split())
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
@@ -144,9 +152,7 @@ class Lexicon:
     # facet -> value -> values it covers (and is covered by): an umbrella and its members
     related: dict[str, dict[str, frozenset[str]]]
     fillers: frozenset[str]
-    facet_words: frozenset[str]
     modifiers: frozenset[str]
-    vocabulary: frozenset[str]
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
@@ -170,16 +176,11 @@ class Lexicon:
                     related.setdefault(facet, {}).setdefault(umbrella, set()).add(member)
                     related[facet].setdefault(member, set()).add(umbrella)
         frozen = {f: {v: frozenset(r) for v, r in m.items()} for f, m in related.items()}
-        facet_words = frozenset(
-            w for by_first in phrases.values() for entries in by_first.values() for phrase, _ in entries for w in phrase
-        )
         return cls(
             phrases=phrases,
             related=frozen,
             fillers=frozenset(stems(" ".join(data.get("fillers", [])))),
-            facet_words=facet_words,
             modifiers=frozenset(data.get("modifiers", [])) | {"number"},
-            vocabulary=frozenset(stems(" ".join(data.get("vocabulary", [])))),
         )
 
     def facets(self, text: str) -> Facets:
@@ -249,6 +250,5 @@ class Lexicon:
 def load_lexicon(path: str) -> Lexicon:
     """The business's lexicon, or an empty one (no facets) when `path` is empty."""
     if not path:
-        return Lexicon(phrases={}, related={}, fillers=frozenset(), facet_words=frozenset(),
-                       modifiers=frozenset({"number"}), vocabulary=frozenset())
+        return Lexicon(phrases={}, related={}, fillers=frozenset(), modifiers=frozenset({"number"}))
     return Lexicon.load(Path(path))

@@ -5,7 +5,6 @@ import asyncio
 import json
 import logging
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import KnowledgeBaseEntry, KnowledgeBasePhrasing, new_id, utcnow
-from app.services.kb import decision as answerability
-from app.services.kb.decision import Candidate
+from app.services.kb.decision import ACCEPT
 from app.services.kb.embeddings import Embedder
 from app.services.errors import Conflict, NotFound
 from app.services.kb.judge import AnswerJudge, entry_text
 from app.services.kb.index import IndexRow, KnowledgeIndex, PhrasingRow
-from app.services.kb.lexicon import Lexicon, content_stems
+from app.services.kb.search import SearchResult, search
+from app.services.kb.lexicon import Lexicon, normalize_question
 from app.services.kb.verifier import Verifier
 from app.services.snapshots import KnowledgeBaseEntryView, PhrasingView
 
@@ -31,18 +30,6 @@ log = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 0.5  # seconds between checks for KB writes made by other processes
 QUERY_CACHE = 1024  # query embeddings kept
-POOL = 8  # candidates drawn from each of the semantic and the lexical ranking
-SHOWN = 5  # candidates returned to the client
-# Share of the lexical score in the ranking score (the rest is semantic similarity).
-LEXICAL_WEIGHT = 0.15
-
-
-def normalize_question(question: str) -> str:
-    """The key under which two questions count as the same one: case, spacing and punctuation ignored."""
-    folded = unicodedata.normalize("NFKC", question).casefold()
-    key = "".join(ch for ch in folded if ch.isalnum())
-    # A question of symbols only keeps its symbols: "???" and "😀" must not be one question.
-    return key or " ".join(folded.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,22 +72,6 @@ class EntryVectors:
     question: bytes
     qa: bytes
     model: str
-
-
-@dataclass(frozen=True)
-class ScoredEntry:
-    entry: KnowledgeBaseEntryView
-    score: float
-    judged: float | None
-    rejected: str | None
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    query: str
-    match: KnowledgeBaseEntryView | None
-    candidates: list[ScoredEntry]
-    reason: str
 
 
 class KnowledgeBase:
@@ -204,7 +175,7 @@ class KnowledgeBase:
         if self.judge is None:
             return None
         probabilities = await asyncio.to_thread(self.judge.score, question, texts)
-        return entry.id if float(probabilities.max()) >= answerability.ACCEPT else None
+        return entry.id if float(probabilities.max()) >= ACCEPT else None
 
     async def _add_phrasing(
         self, session: AsyncSession, entry: KnowledgeBaseEntry, text: str, embedding: bytes | None, *,
@@ -425,54 +396,10 @@ class KnowledgeBase:
     async def search(self, query: str) -> SearchResult:
         vectors = await self.embed_query(query)
         await self.sync(force=False)
-        cands, views = self._candidates(query, None if vectors is None else vectors[0])
-        if vectors is None or self.judge is None:
-            decision = answerability.decide_exact(query, cands, self.lexicon)
-        else:
-            judged = cands[: answerability.JUDGED]
-            texts = [entry_text(c.question, c.answer) for c in judged]
-            for cand, p in zip(judged, await asyncio.to_thread(self.judge.score, query, texts), strict=True):
-                cand.judged = float(p)
-            decision = answerability.decide(query, cands, self.lexicon)
-        if self.verifier is not None:
-            decision = await self.verifier.review(query, cands, decision)
-        # Views were taken before any await: the index may have moved on while the verifier thought.
-        scored = [
-            ScoredEntry(views[c.entry_id], round(c.score, 4), None if c.judged is None else round(c.judged, 4), c.rejected)
-            for c in cands
-            if c.entry_id in views
-        ]
-        match = views.get(decision.match.entry_id) if decision.match else None
-        return SearchResult(query=query, match=match, candidates=scored, reason=decision.reason)
-
-    def _candidates(self, query: str, vector: np.ndarray | None) -> tuple[list[Candidate], dict[str, KnowledgeBaseEntryView]]:
-        """The SHOWN entries nearest to `query`, best first (an entry asked word for word leads),
-        each shown by its wording nearest to the query."""
-        index = self.index
-        terms = content_stems(query) - self.lexicon.fillers
-        exact = index.exact.get(normalize_question(query), set())
-        slots = set(index.lexical(terms, POOL)) | exact
-        if vector is not None:
-            slots |= set(index.semantic(vector, POOL))
-        cands, views = [], {}
-        for slot in slots:
-            entry = index.entries[slot]
-            if entry is None:
-                continue
-            lexical = index.coverage(terms, slot)
-            wording, sem = index.nearest_wording(slot, vector)
-            score = lexical if sem is None else (1 - LEXICAL_WEIGHT) * sem + LEXICAL_WEIGHT * lexical
-            view = views[entry.row.id] = entry.view
-            cands.append(
-                Candidate(
-                    entry_id=view.id, question=wording, answer=view.answer, score=score,
-                    question_facets=self.lexicon.facets(wording),
-                    answer_facets=self.lexicon.facets(view.answer),
-                    exact=slot in exact,
-                )
-            )
-        cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
-        return cands[:SHOWN], views
+        return await search(
+            query, None if vectors is None else vectors[0], index=self.index, lexicon=self.lexicon,
+            judge=self.judge, verifier=self.verifier,
+        )
 
     async def embed_query(self, query: str) -> np.ndarray | None:
         cached = self._query_vectors.get(query)
