@@ -71,12 +71,15 @@ async def leave_pending(
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-async def pending_questions(*, session: AsyncSession) -> Sequence[Any]:
-    """Pending requests that head a group (attached to none), with their question embeddings."""
-    stmt = select(HelpRequest.id, HelpRequest.question, HelpRequest.question_embedding).where(
-        HelpRequest.status == RequestStatus.PENDING, HelpRequest.attached_to.is_(None)
-    )
-    return (await session.execute(stmt)).all()
+async def pending_heads_since(*, session: AsyncSession, since: datetime | None) -> Sequence[Any]:
+    """Pending requests that head a group (attached to none), opened at or after `since`, with their
+    question embeddings, oldest first."""
+    stmt = select(
+        HelpRequest.id, HelpRequest.question, HelpRequest.question_embedding, HelpRequest.created_at
+    ).where(HelpRequest.status == RequestStatus.PENDING, HelpRequest.attached_to.is_(None))
+    if since is not None:
+        stmt = stmt.where(HelpRequest.created_at >= since)
+    return (await session.execute(stmt.order_by(HelpRequest.created_at))).all()
 
 
 async def pending_group_ids(*, session: AsyncSession, root: str) -> Sequence[str]:

@@ -13,12 +13,12 @@ from app import repository
 from app.db import Database
 from app.models import HelpRequest, RequestStatus, SupervisorResponse, utcnow
 from app.services.kb import decision
-from app.services.kb.decision import Candidate
+from app.services.kb.search import candidates
 from app.services.errors import InvalidTransition, NotFound
-from app.services.kb.lexicon import normalize_question
 from app.services.kb.service import KnowledgeBase, Learned
 from app.services.livekit_agent import LiveKitAgent
 from app.services.notifications import EventType, Notifier
+from app.services.pending_questions import PendingQuestions
 from app.services.snapshots import HelpRequestDetail, HelpRequestView
 
 log = logging.getLogger(__name__)
@@ -58,14 +58,19 @@ class HelpRequestService:
         self.clock = clock
         self.listeners: list[ChangeListener] = []
         self.calls = LiveKitAgent(db=db, notifier=notifier, clock=clock)
+        self.pending = PendingQuestions(db, kb.lexicon)
 
     def _changed(self, kind: EventType | None, rid: str) -> None:
+        if kind in (EventType.RESOLVED, EventType.UNRESOLVED):
+            self.pending.discard(rid)
         for listener in self.listeners:
             listener(kind, rid)
 
     async def create(self, new: NewHelpRequest) -> HelpRequestView:
-        vectors = await self.kb.embed([new.question])
+        # The agent searched the KB with these words a moment ago: the embedding is cached.
+        vectors = await self.kb.embed_query(new.question)
         vector = None if vectors is None else vectors[0]
+        proposed = await self._same_question_pending(new.question, vector) if self.merge_duplicates else None
         now = self.clock()
         req = HelpRequest(
             customer_name=new.customer_name,
@@ -85,7 +90,11 @@ class HelpRequestService:
             attachments=[],
         )
         async with self.db.transaction() as session:
-            head = await self._same_question_pending(session, new.question, vector) if self.merge_duplicates else None
+            head = None
+            if proposed is not None:
+                head = await repository.get_request(session=session, rid=proposed, lock=True)
+                if head is None or head.status != RequestStatus.PENDING or head.attached_to is not None:
+                    head = None
             req.attached_to = head.id if head else None
             session.add(req)
             await session.flush()
@@ -108,30 +117,19 @@ class HelpRequestService:
             repository.add_timeline(request=req, at=now, kind="escalated", actor="agent", message=escalation)
             self.notifier.record(session=session, kind=EventType.CREATED, request=req, now=now)
             view = HelpRequestView.of(req)
+        if proposed is not None and head is None:
+            self.pending.discard(proposed)  # answered meanwhile, maybe by another process
+        if head is None:
+            self.pending.add(req.id, new.question, req.question_embedding)
         self._changed(EventType.CREATED, req.id)
         return view
 
-    async def _same_question_pending(
-        self, session: AsyncSession, question: str, vector: np.ndarray | None
-    ) -> HelpRequest | None:
-        rows = await repository.pending_questions(session=session)
-        key = normalize_question(question)
-        cands = []
-        for row in rows:
-            other = None if row.question_embedding is None else np.frombuffer(row.question_embedding, dtype=np.float32)
-            score = float(other @ vector) if other is not None and vector is not None else 0.0
-            cands.append(
-                Candidate(
-                    entry_id=row.id, question=row.question, answer="", score=score,
-                    question_facets=self.kb.lexicon.facets(row.question), answer_facets={},
-                    exact=normalize_question(row.question) == key,
-                )
-            )
-        cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
+    async def _same_question_pending(self, question: str, vector: np.ndarray | None) -> str | None:
+        """The pending request, heading its group, that asks the same question, if one does."""
+        await self.pending.refresh()
+        cands = candidates(question, vector, index=self.pending.index, lexicon=self.kb.lexicon)
         same = decision.decide_same_question(question, cands, self.kb.lexicon, self.kb.is_common_word)
-        if same.match is None:
-            return None
-        return await repository.get_request(session=session, rid=same.match.entry_id)
+        return None if same.match is None else same.match.entry_id
 
     async def get(self, rid: str) -> HelpRequestDetail:
         async with self.db.read() as session:

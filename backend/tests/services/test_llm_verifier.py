@@ -12,6 +12,7 @@ from app.db import Database
 from app.services.kb.decision import Candidate
 from app.services.kb.embeddings import load_embedder
 from app.services.kb.service import KnowledgeBase
+from app.services.kb.judge import load_judge
 from app.services.kb.lexicon import load_lexicon
 from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
 
@@ -35,7 +36,9 @@ async def make_kb(url: str, judge: FakeJudge) -> KnowledgeBase:
     embedder = load_embedder()
     db = Database(url)
     await db.migrate()
-    kb = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder, verifier=LLMVerifier(judge))
+    kb = KnowledgeBase(
+        db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder, judge=load_judge(), verifier=LLMVerifier(judge)
+    )
     for question, answer in [
         ("Do you do perms?", "Yes, perms start at $110."),
         ("Are you open on Sundays?", "Yes, 10 AM to 4 PM."),
@@ -65,7 +68,7 @@ async def test_verifier_veto_escalates(urls: str) -> None:
     await kb.db.dispose()
 
 
-async def test_verifier_may_pick_a_candidate_that_fell_short_only_on_similarity(urls: str) -> None:
+async def test_verifier_may_pick_a_candidate_that_fell_short_only_of_the_judges_bar(urls: str) -> None:
     judge = FakeJudge(pick="Where is the salon located?")
     kb = await make_kb(urls, judge)
     result = await kb.search("what street are you on")

@@ -223,6 +223,11 @@ class KnowledgeIndex:
         weights = {t: self.idf(t) for t in terms}
         return sum(w for t, w in weights.items() if t in entry.terms) / sum(weights.values())
 
+    def view(self, entry_id: str) -> KnowledgeBaseEntryView:
+        entry = self.entries[self.slots[entry_id]]
+        assert entry is not None
+        return entry.view
+
     def similarity(self, slot: int, vector: NDArray[np.float32]) -> float:
         return float(max(self.question_vectors[slot] @ vector, self.qa_vectors[slot] @ vector))
 

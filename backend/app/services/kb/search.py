@@ -41,7 +41,9 @@ async def search(
     query: str, vector: np.ndarray | None, *, index: KnowledgeIndex, lexicon: Lexicon,
     judge: AnswerJudge | None, verifier: Verifier | None,
 ) -> SearchResult:
-    cands, views = candidates(query, vector, index=index, lexicon=lexicon)
+    cands = candidates(query, vector, index=index, lexicon=lexicon)
+    # Taken before any await: the index may move on while the judge or the verifier thinks.
+    views = {c.entry_id: index.view(c.entry_id) for c in cands}
     if vector is None or judge is None:
         outcome = decision.decide_exact(query, cands, lexicon)
     else:
@@ -52,27 +54,23 @@ async def search(
         outcome = decision.decide(query, cands, lexicon)
     if verifier is not None:
         outcome = await verifier.review(query, cands, outcome)
-    # Views were taken before any await: the index may have moved on while the verifier thought.
     scored = [
         ScoredEntry(views[c.entry_id], round(c.score, 4), None if c.judged is None else round(c.judged, 4), c.rejected)
         for c in cands
-        if c.entry_id in views
     ]
     match = views.get(outcome.match.entry_id) if outcome.match else None
     return SearchResult(query=query, match=match, candidates=scored, reason=outcome.reason)
 
 
-def candidates(
-    query: str, vector: np.ndarray | None, *, index: KnowledgeIndex, lexicon: Lexicon
-) -> tuple[list[Candidate], dict[str, KnowledgeBaseEntryView]]:
+def candidates(query: str, vector: np.ndarray | None, *, index: KnowledgeIndex, lexicon: Lexicon) -> list[Candidate]:
     """The SHOWN entries nearest to `query`, best first (an entry asked word for word leads), each
-    shown by its wording nearest to the query."""
+    shown by its wording nearest to the query. The same for KB entries and for pending questions."""
     terms = content_stems(query) - lexicon.fillers
     exact = index.exact.get(normalize_question(query), set())
     slots = set(index.lexical(terms, POOL)) | exact
     if vector is not None:
         slots |= set(index.semantic(vector, POOL))
-    cands, views = [], {}
+    cands = []
     for slot in slots:
         entry = index.entries[slot]
         if entry is None:
@@ -80,14 +78,13 @@ def candidates(
         lexical = index.coverage(terms, slot)
         wording, sem = index.nearest_wording(slot, vector)
         score = lexical if sem is None else (1 - LEXICAL_WEIGHT) * sem + LEXICAL_WEIGHT * lexical
-        view = views[entry.row.id] = entry.view
         cands.append(
             Candidate(
-                entry_id=view.id, question=wording, answer=view.answer, score=score,
+                entry_id=entry.row.id, question=wording, answer=entry.row.answer, score=score,
                 question_facets=lexicon.facets(wording),
-                answer_facets=lexicon.facets(view.answer),
+                answer_facets=lexicon.facets(entry.row.answer),
                 exact=slot in exact,
             )
         )
     cands.sort(key=lambda c: (c.exact, c.score), reverse=True)
-    return cands[:SHOWN], views
+    return cands[:SHOWN]

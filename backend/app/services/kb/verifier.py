@@ -1,7 +1,7 @@
 """Optional second opinion from an LLM (any OpenAI-compatible endpoint) on the KB decision.
 
 It may confirm or veto the local match, or pick one of the candidates that passed every hard check
-but fell short on similarity. It can never bring in an entry the local checks ruled out, and when
+but fell short of the KB judge's bar. It can never bring in an entry the local checks ruled out, and when
 it fails or times out the local decision stands."""
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Judge(Protocol):
 
 
 def eligible(ranked: Sequence[Candidate]) -> list[Candidate]:
-    return [c for c in ranked if c.blocked is None and c.score >= GRAY_FLOOR][:5]
+    return [c for c in ranked if c.blocked is None and (c.judged or 0.0) >= GRAY_FLOOR][:5]
 
 
 class LLMVerifier:
