@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
 from app.api.deps import Services
@@ -201,8 +201,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
 
-    @app.exception_handler(OperationalError)
-    async def _db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+    @app.exception_handler(DBAPIError)
+    async def _db_unavailable(_: Request, exc: DBAPIError) -> JSONResponse:
+        # A lost connection, a failover, a deadlock, a full disk: the transaction rolled back and
+        # nothing was written, so the client may simply try again. Constraint and SQL errors are
+        # bugs, not outages: they stay 500s.
+        if isinstance(exc, IntegrityError | ProgrammingError):
+            raise exc
         log.error("database error: %s", exc)
         return JSONResponse({"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "1"})
 

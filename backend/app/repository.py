@@ -90,10 +90,27 @@ async def pending_group_ids(*, session: AsyncSession, root: str) -> Sequence[str
     return (await session.scalars(stmt)).all()
 
 
+async def lock_group(*, session: AsyncSession, rid: str) -> None:
+    """Lock a request and every request of its group (FOR UPDATE on PostgreSQL), in id order: two
+    answers to one group, or a group answer and the expiry sweeper, then never wait on each other
+    in a cycle."""
+    if not _storable_id(rid):
+        return
+    root = (await session.execute(select(HelpRequest.attached_to).where(HelpRequest.id == rid))).scalar_one_or_none() or rid
+    stmt = (
+        select(HelpRequest.id)
+        .where(or_(HelpRequest.id == root, HelpRequest.attached_to == root, HelpRequest.id == rid))
+        .order_by(HelpRequest.id)
+        .with_for_update()
+    )
+    await session.execute(stmt)
+
+
 async def overdue_request_ids(*, session: AsyncSession, now: datetime) -> Sequence[str]:
+    """In id order, the order every transaction locks requests in."""
     stmt = select(HelpRequest.id).where(
         HelpRequest.status == RequestStatus.PENDING, HelpRequest.expires_at <= now
-    )
+    ).order_by(HelpRequest.id)
     return (await session.scalars(stmt)).all()
 
 

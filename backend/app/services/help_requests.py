@@ -199,6 +199,7 @@ class HelpRequestService:
         status = RequestStatus.UNRESOLVED if unresolved else RequestStatus.RESOLVED
         kind = EventType.UNRESOLVED if unresolved else EventType.RESOLVED
         async with self.db.transaction() as session:
+            await repository.lock_group(session=session, rid=rid)
             won = await repository.leave_pending(
                 session=session, rid=rid, status=status, now=now,
                 answer=None if unresolved else answer, answered_by=responder,

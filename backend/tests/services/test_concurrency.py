@@ -89,3 +89,57 @@ async def test_kb_written_through_one_app_is_searched_through_another(postgres_u
             return (await reader.get("/api/knowledge-base/search", params={"q": "do you do perms"})).json()["match"] is None
 
         await eventually(gone, timeout=3)
+
+
+async def test_answering_a_request_and_its_merged_duplicate_at_once_never_deadlocks(postgres_url: str) -> None:
+    """Each answer locks the whole group in one order: one wins, the other gets 409, never a 500."""
+    async with AsyncExitStack() as stack:
+        apps = [await stack.enter_async_context(running_app(make_settings(postgres_url))) for _ in range(2)]
+        for attempt in range(15):
+            question = f"Do you do perms on day {attempt}?"
+            head = (await apps[0].post("/api/help-requests", json=request_body(question=question))).json()
+            duplicate = (await apps[0].post("/api/help-requests", json=request_body(question=question))).json()
+            assert duplicate["attached_to"] == head["id"]
+            responses = await asyncio.gather(
+                apps[0].post(f"/api/help-requests/{head['id']}/response", json={"answer": f"Yes ({attempt}a)."}),
+                apps[1].post(f"/api/help-requests/{duplicate['id']}/response", json={"answer": f"Yes ({attempt}b)."}),
+            )
+            assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+            answers = {(await apps[0].get(f"/api/help-requests/{rid}")).json()["answer"] for rid in (head["id"], duplicate["id"])}
+            assert len(answers) == 1
+
+
+async def test_connections_killed_mid_traffic_give_success_or_503_never_500(postgres_url: str) -> None:
+    import asyncpg
+
+    from tests.conftest import PG_URL
+
+    database = postgres_url.rsplit("/", 1)[1]
+    async with running_app(make_settings(postgres_url)) as client:
+        rid = (await client.post("/api/help-requests", json=request_body())).json()["id"]
+        admin = await asyncpg.connect(PG_URL)
+        try:
+            codes: list[int] = []
+
+            async def traffic() -> None:
+                for i in range(40):
+                    calls = [
+                        client.post("/api/help-requests", json=request_body(question=f"Do you do perms, try {i}?")),
+                        client.get(f"/api/help-requests/{rid}"),
+                        client.get("/api/knowledge-base"),
+                    ]
+                    codes.extend(r.status_code for r in await asyncio.gather(*calls))
+
+            async def kill() -> None:
+                for _ in range(8):
+                    await asyncio.sleep(0.05)
+                    await admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        database,
+                    )
+
+            await asyncio.gather(traffic(), kill())
+        finally:
+            await admin.close()
+        assert set(codes) <= {200, 201, 503}, sorted(set(codes))
+        assert codes.count(503) < len(codes)
