@@ -148,6 +148,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             relay_task.cancel()
             await asyncio.gather(relay_task, return_exceptions=True)
         await stop_loops(loops, tasks)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(d.drain() for d in deliverers)), timeout=5)
+        except TimeoutError:
+            log.warning("notification sends still under way at shutdown; they will be retried")
         for sink in sinks:
             if isinstance(sink, WebhookSink):
                 await sink.aclose()

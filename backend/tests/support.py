@@ -67,6 +67,7 @@ class Delivery:
     raw: bytes
     status: int
     at: float
+    timestamped: str | None = None
 
     @property
     def body(self) -> dict[str, Any]:
@@ -75,9 +76,11 @@ class Delivery:
 
 @dataclass
 class WebhookReceiver:
-    """A real HTTP endpoint; answers 503 while not `accepting` or when `refuse` says so."""
+    """A real HTTP endpoint; answers 503 while not `accepting` or when `refuse` says so, and drips its
+    answer a byte at a time for as long as `drip` says (a slow or hung receiver)."""
 
     refuse: Callable[[Delivery, list[Delivery]], bool] = lambda _d, _seen: False
+    drip: Callable[[Delivery], float] = lambda _d: 0.0
     accepting: bool = True
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -88,13 +91,24 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                d = Delivery(self.headers.get("X-Event-Id"), self.headers.get("X-Signature"), raw, 200, time.time())
+                d = Delivery(self.headers.get("X-Event-Id"), self.headers.get("X-Signature"), raw, 200, time.time(),
+                             self.headers.get("X-Signature-Timestamped"))
                 with lock:
                     if not receiver.accepting or receiver.refuse(d, list(receiver.deliveries)):
                         d.status = 503
                     receiver.deliveries.append(d)
+                slow = receiver.drip(d)
                 self.send_response(d.status)
+                if slow:
+                    self.send_header("Content-Length", str(int(slow * 4)))
                 self.end_headers()
+                for _ in range(int(slow * 4)):
+                    time.sleep(0.25)
+                    try:
+                        self.wfile.write(b".")
+                        self.wfile.flush()
+                    except OSError:
+                        return
 
             def log_message(self, *_args: Any) -> None:
                 pass

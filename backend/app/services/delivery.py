@@ -21,8 +21,7 @@ log = logging.getLogger(__name__)
 
 DELIVERIES = Counter("hitl_notification_attempts_total", "Notification delivery attempts", ["sink", "outcome"])
 
-LEASE = timedelta(seconds=60)  # longer than any send (webhooks time out at 10 s)
-BATCH = 20
+IN_FLIGHT = 20  # sends under way at once, per sink
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,11 @@ class RetryPolicy:
 
 
 class SinkWorker(WakeableLoop):
-    """Delivers one sink's share of the outbox, so a slow or failing sink holds up no other."""
+    """Delivers one sink's share of the outbox, so a slow or failing sink holds up no other.
+
+    Each send runs on its own, cut off at the sink's `deadline`, and its outcome is recorded the
+    moment it ends: a receiver that drips its reply holds up that one event, for that long, and no
+    other. A claim's lease outlasts the deadline, so no other process sends it meanwhile."""
 
     max_sleep = 5.0
 
@@ -50,41 +53,66 @@ class SinkWorker(WakeableLoop):
         self.sink = sink
         self.policy = policy
         self.clock = clock
+        self.lease = timedelta(seconds=2 * sink.deadline + 30)
+        self.in_flight: set[asyncio.Task[None]] = set()
         # Called with the request id once a delivery's outcome is in its timeline (the console listens).
         self.listeners: list[Callable[[str], None]] = []
 
     async def step(self) -> float | None:
         if await self.deliver_due():
             return 0
+        if len(self.in_flight) >= IN_FLIGHT:
+            return None  # a send ending wakes the loop
         async with self.db.read() as session:
             due = await repository.next_delivery_at(session=session, sink=self.sink.name, now=self.clock())
         return seconds_until(due, self.clock())
 
     async def deliver_due(self) -> int:
-        """Claim a batch of due deliveries, send them concurrently, record each outcome; returns the count."""
+        """Claim due deliveries (as many as there is room in flight for) and start sending each."""
+        room = IN_FLIGHT - len(self.in_flight)
+        if room <= 0:
+            return 0
         now = self.clock()
         async with self.db.transaction() as session:
             claimed = await repository.claim_deliveries(
-                session=session, sink=self.sink.name, now=now, lease_until=now + LEASE, limit=BATCH
+                session=session, sink=self.sink.name, now=now, lease_until=now + self.lease, limit=room
             )
-            # Detached copies: the sends below happen outside any transaction.
+            # Detached copies: the sends happen outside any transaction.
             work = [(d.id, d.attempts, d.event) for d in claimed]
-        if not work:
-            return 0
-        outcomes = await asyncio.gather(*(self._send(event) for _, _, event in work))
-        async with self.db.transaction() as session:
-            for (delivery_id, attempts, _event), error in zip(work, outcomes, strict=True):
+        for delivery_id, attempts, event in work:
+            task = asyncio.create_task(self._deliver(delivery_id, attempts, event), name=f"send {event.id}")
+            self.in_flight.add(task)
+            task.add_done_callback(self._ended)
+        return len(work)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        self.wake()
+
+    async def drain(self) -> None:
+        """Wait for the sends under way (at shutdown; an unfinished one comes round again by its lease)."""
+        await asyncio.gather(*self.in_flight, return_exceptions=True)
+
+    async def _deliver(self, delivery_id: int, attempts: int, event: OutboxEvent) -> None:
+        error = await self._send(event)
+        try:
+            async with self.db.transaction() as session:
                 delivery = await repository.get_delivery(session=session, delivery_id=delivery_id)
                 if delivery is not None:
                     await self._record(session, delivery, attempts, error)
-        for rid in {event.request_id for _, _, event in work if event.request_id}:
+        except Exception:  # the lease runs out and the delivery is tried again
+            log.exception("could not record the outcome of %s delivery %s", self.sink.name, delivery_id)
+            return
+        if event.request_id:
             for listener in self.listeners:
-                listener(rid)
-        return len(work)
+                listener(event.request_id)
 
     async def _send(self, event: OutboxEvent) -> str | None:
         try:
-            await self.sink.send(event)
+            async with asyncio.timeout(self.sink.deadline):
+                await self.sink.send(event)
+        except TimeoutError:
+            return f"no complete answer within {self.sink.deadline:g} s"
         except Exception as exc:  # any failure is retried; the reason is kept for supervisors
             return f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
 from typing import Protocol
 
 import httpx
@@ -19,13 +20,14 @@ class DeliveryFailed(Exception):
 
 class Sink(Protocol):
     name: str
-
+    deadline: float  # seconds one send may take, all told
     async def send(self, event: OutboxEvent) -> None:
         """Deliver or raise; any exception counts as a failed attempt to be retried."""
 
 
 class ConsoleSink:
     name = "console"
+    deadline = 5.0
 
     async def send(self, event: OutboxEvent) -> None:
         log.info("[%s -> %s] %s", event.type, event.recipient, event.message)
@@ -35,12 +37,21 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def sign_with_time(secret: str, body: bytes, timestamp: int) -> str:
+    """`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: a receiver that refuses old `t`
+    cannot be fooled by a delivery captured and replayed later."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
 class WebhookSink:
     name = "webhook"
 
     def __init__(self, url: str, secret: str | None, *, timeout: float, client: httpx.AsyncClient | None = None) -> None:
         self.url = url
         self.secret = secret
+        # httpx's timeout bounds each read; the deadline bounds the whole send (the deliverer's).
+        self.deadline = timeout
         self.client = client or httpx.AsyncClient(timeout=timeout)
 
     async def send(self, event: OutboxEvent) -> None:
@@ -48,6 +59,7 @@ class WebhookSink:
         headers = {"Content-Type": "application/json", "X-Event-Id": event.id}
         if self.secret:
             headers["X-Signature"] = sign(self.secret, body)
+            headers["X-Signature-Timestamped"] = sign_with_time(self.secret, body, int(time.time()))
         try:
             response = await self.client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:

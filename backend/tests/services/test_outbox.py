@@ -132,3 +132,55 @@ def test_retry_policy_backs_off_exponentially_then_gives_up() -> None:
 def test_retry_base_setting_is_bounded(base: float, sqlite_url: str) -> None:
     with pytest.raises(ValueError):
         make_settings(sqlite_url, notify_retry_base_seconds=base)
+
+
+async def test_a_dripping_receiver_holds_up_only_its_own_event_and_only_until_the_deadline(sqlite_url: str) -> None:
+    first: list[str] = []
+
+    def drip(d) -> float:  # type: ignore[no-untyped-def]
+        first.append(first[0] if first else d.event_id)
+        return 30.0 if d.event_id == first[0] else 0.0  # 30 s of one byte every 0.25 s
+
+    hook = WebhookReceiver(drip=drip)
+    settings = make_settings(sqlite_url, notify_webhook_url=hook.url, notify_timeout_seconds=1.0)
+    try:
+        async with running_app(settings) as client:
+            slow = (await client.post("/api/help-requests", json=request_body(question="Do you do perms?"))).json()
+            await eventually(lambda: hook.deliveries, timeout=5)
+            others = [
+                (await client.post("/api/help-requests", json=request_body(question=f"Is parking free on day {i}?"))).json()
+                for i in range(10)
+            ]
+
+            async def others_delivered() -> bool:
+                delivered = {d.body["request"]["id"] for d in hook.accepted() if d.event_id != first[0]}
+                return all(o["id"] in delivered for o in others)
+
+            await eventually(others_delivered, timeout=4)
+
+            async def slow_send_cut_off() -> list:
+                rows = (await client.get("/api/notifications", params={"status": "pending"})).json()
+                return [r for r in rows if r["request_id"] == slow["id"] and r["sink"] == "webhook" and r["last_error"]]
+
+            [cut] = await eventually(slow_send_cut_off, timeout=4)
+            assert "within 1 s" in cut["last_error"]
+    finally:
+        hook.close()
+
+
+async def test_timestamped_signature_covers_time_and_body(sqlite_url: str) -> None:
+    import time
+
+    hook = WebhookReceiver()
+    settings = make_settings(sqlite_url, notify_webhook_url=hook.url, notify_webhook_secret=SECRET)
+    try:
+        async with running_app(settings) as client:
+            await client.post("/api/help-requests", json=request_body())
+            [d] = await eventually(lambda: hook.accepted(), timeout=5)
+    finally:
+        hook.close()
+    fields = dict(part.split("=", 1) for part in d.timestamped.split(","))
+    assert abs(int(fields["t"]) - time.time()) < 30
+    expected = hmac.new(SECRET.encode(), fields["t"].encode() + b"." + d.raw, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(fields["v1"], expected)
+    assert valid_signature(d.raw, d.signature)  # the older header stays, unchanged
