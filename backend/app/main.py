@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
+from app.api.loopback import LoopbackOnly
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
 from app.api.deps import Services
 from app.api.console import mount_console
@@ -170,6 +171,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    if not settings.auth_enabled:
+        app.add_middleware(LoopbackOnly)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,

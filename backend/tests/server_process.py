@@ -21,8 +21,9 @@ def _free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, tmp: Path, **env: str) -> None:
+    def __init__(self, tmp: Path, command: list[str] | None = None, **env: str) -> None:
         self.port = _free_port()
+        self.command = command or [sys.executable, "-m", "app"]
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if k not in ("SUPERVISOR_TOKEN", "AGENT_TOKEN")}
         self.env.update(
@@ -35,7 +36,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=self.env,
+            [part.format(port=self.port) for part in self.command], cwd=BACKEND_DIR, env=self.env,
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30

@@ -41,7 +41,7 @@ async def running_app(settings: Settings, token: str | None = None) -> AsyncIter
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", headers=headers) as client:
             client.app = app  # type: ignore[attr-defined]
             client.transport = transport  # type: ignore[attr-defined]
             yield client

@@ -55,7 +55,7 @@ def open_call(api: httpx.AsyncClient):
         wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
     ) -> AsyncIterator[Call]:
         transport = api.transport  # type: ignore[attr-defined]
-        backend = BackendClient("http://test", None, transport=wrap(transport) if wrap else transport)
+        backend = BackendClient("http://127.0.0.1", None, transport=wrap(transport) if wrap else transport)
         agent = Receptionist(
             backend=backend, caller=caller or Caller(name="Maya", contact="+14155550123"), salon_name=SALON,
             instructions=load_instructions(), timing=FollowUpTiming(poll_seconds=0.05, presence_seconds=0.2),

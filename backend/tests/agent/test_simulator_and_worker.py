@@ -26,7 +26,7 @@ def _agent_lines(out: str) -> list[str]:
 
 async def _call(api: httpx.AsyncClient, say: str, wait: float = 5, caller: Caller | None = None) -> int:
     return await simulator.call(
-        base_url="http://test", token=None, salon_name=SALON, caller=caller or Caller("Maya", "+14155550123"),
+        base_url="http://127.0.0.1", token=None, salon_name=SALON, caller=caller or Caller("Maya", "+14155550123"),
         say=say, wait=wait, transport=api.transport,  # type: ignore[attr-defined]
     )
 

@@ -11,7 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from asgi_lifespan import LifespanManager
+
 from app.config import BACKEND_DIR, Settings
+from app.main import create_app
 from tests.support import make_settings, request_body, running_app
 
 SUP, AGENT = "sup-7f3a", "agt-91bc"
@@ -117,3 +120,48 @@ def test_invalid_settings_are_named_not_dumped(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("invalid settings: PORT")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("client_address", "host", "status"),
+    [
+        (("127.0.0.1", 5000), "127.0.0.1:8000", 200),
+        (("::1", 5000), "[::1]:8000", 200),
+        (("127.0.0.1", 5000), "localhost", 200),
+        (("192.0.2.7", 5000), "127.0.0.1:8000", 403),  # another machine, however it names us
+        (("127.0.0.1", 5000), "attacker.example:8000", 403),  # DNS rebinding: a page elsewhere, via this browser
+    ],
+)
+async def test_with_auth_off_only_this_machine_is_served(
+    sqlite_url: str, client_address: tuple[str, int], host: str, status: int
+) -> None:
+    app = create_app(make_settings(sqlite_url))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=client_address)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            response = await client.get("/api/help-requests", headers={"Host": host})
+    assert response.status_code == status
+    if status == 403:
+        assert "SUPERVISOR_TOKEN" in response.json()["detail"]
+
+
+async def test_with_auth_on_other_machines_are_served(sqlite_url: str) -> None:
+    app = create_app(make_settings(sqlite_url, supervisor_token="sup"))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("192.0.2.7", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://salon.example") as client:
+            response = await client.get("/api/help-requests", headers={"Authorization": "Bearer sup"})
+    assert response.status_code == 200
+
+
+def test_uvicorn_started_by_hand_on_all_interfaces_without_tokens_serves_only_this_machine(tmp_path: Path) -> None:
+    from tests.server_process import ServerProcess
+
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "{port}"]
+    server = ServerProcess(tmp_path, command=command).start()
+    try:
+        assert httpx.get(f"{server.base}/api/help-requests", timeout=5).status_code == 200
+        rebound = httpx.get(f"{server.base}/api/help-requests", headers={"Host": "attacker.example"}, timeout=5)
+        assert rebound.status_code == 403 and "SUPERVISOR_TOKEN" in rebound.json()["detail"]
+    finally:
+        server.stop()
