@@ -205,12 +205,6 @@ class HelpRequestService:
                 answer=None if unresolved else answer, answered_by=responder,
             )
             req = await self._load_after_transition(session, rid, won)
-            session.add(
-                SupervisorResponse(
-                    request_id=rid, answer=answer, topic=topic, unresolved=unresolved,
-                    notes=notes, responder=responder, created_at=now,
-                )
-            )
             learned = None
             if not unresolved:
                 assert answer is not None  # the API refuses an empty answer unless unresolved
@@ -226,6 +220,13 @@ class HelpRequestService:
                 ):
                     answered.append(await self._load_after_transition(session, other_id, True))
             for member in answered:
+                # Each request of the group shows the answer it got, the one that was typed or not.
+                session.add(
+                    SupervisorResponse(
+                        request_id=member.id, answer=answer, topic=topic, unresolved=unresolved,
+                        notes=notes, responder=responder, created_at=now,
+                    )
+                )
                 self._record_response(session, member, now=now, responder=responder, answer=answer,
                                       notes=notes, learned=learned, via=None if member is req else rid)
                 self.calls.notify_customer(session=session, kind=kind, request=member, now=now)

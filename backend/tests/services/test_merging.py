@@ -30,6 +30,7 @@ async def test_same_question_attaches_and_one_answer_resolves_both(database_url:
         assert answered.status_code == 200
         joined = (await client.get(f"/api/help-requests/{second['id']}")).json()
         assert joined["status"] == "resolved" and joined["answer"] == "Yes, from $220."
+        assert [r["answer"] for r in joined["responses"]] == ["Yes, from $220."]
         assert len((await client.get("/api/knowledge-base")).json()) == 1
 
         async def follow_ups() -> dict:
