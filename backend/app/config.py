@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(default=1800, gt=0)
     supervisor_token: str | None = None
     agent_token: str | None = None
+    # Requests per second the agent token may make (bursts of twice that); past it, 429 + Retry-After.
+    agent_rate_per_second: float = Field(default=100.0, gt=0)
 
     notify_webhook_url: str | None = None
     notify_webhook_secret: str | None = None

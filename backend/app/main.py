@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from app.api.loopback import LoopbackOnly
+from app.api.rate_limit import TokenBucket
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
 from app.api.deps import Services
 from app.api.console import mount_console
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.agent_rate = TokenBucket(settings.agent_rate_per_second, 2 * settings.agent_rate_per_second)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     if not settings.auth_enabled:
         app.add_middleware(LoopbackOnly)

@@ -79,6 +79,9 @@ class HelpRequest(Base):
     transcript: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     # Lease renewed by the voice agent while the caller is still in the call (services/livekit_agent.py).
     caller_on_line_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # SHA-256 of the call key handed to whoever opened the request: with the agent token, changing the
+    # request (or reading its caller's data) takes that key, so a leaked agent token reaches no call.
+    call_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, deferred=True)
     # Another caller's pending request with the same question: one answer resolves both.
     attached_to: Mapped[str | None] = mapped_column(
         ForeignKey("help_requests.id", ondelete="SET NULL"), nullable=True, index=True
@@ -168,6 +171,15 @@ class KnowledgeBaseEntry(Base):
         ),
         Index("ix_kb_updated", "updated_at"),
     )
+
+
+class HealthProbe(Base):
+    """One row `/health` rewrites: a database that cannot take writes (disk full) is not healthy."""
+
+    __tablename__ = "health_probe"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class KnowledgeBasePhrasing(Base):

@@ -48,6 +48,15 @@ async def get_request(*, session: AsyncSession, rid: str, fresh: bool = False, l
     return await session.get(HelpRequest, rid, populate_existing=fresh or lock, with_for_update=lock or None)
 
 
+async def call_key_hash(*, session: AsyncSession, rid: str) -> str | None:
+    """The stored hash of a request's call key ("" for requests from before call keys); None: no request."""
+    if not _storable_id(rid):
+        return None
+    stmt = select(HelpRequest.call_key_hash).where(HelpRequest.id == rid)
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0] or "")
+
+
 async def list_requests(
     *, session: AsyncSession, status: RequestStatus | None, limit: int, offset: int
 ) -> Sequence[HelpRequest]:

@@ -34,6 +34,12 @@ class BackendClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
                                        transport=transport)
+        # Each request this agent opened, with its call key: the agent token alone may not touch it.
+        self._call_keys: dict[str, str] = {}
+
+    def _for_call(self, rid: str) -> dict[str, str]:
+        key = self._call_keys.get(rid)
+        return {"X-Call-Key": key} if key else {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -73,22 +79,25 @@ class BackendClient:
             json={"customer_name": customer_name, "question": question, "customer_contact": customer_contact,
                   "channel": channel, "transcript": transcript, "caller_on_line": True},
         )
-        return response.json()
+        created = response.json()
+        self._call_keys[created["id"]] = created["call_key"]
+        return created
 
     async def update_request(self, rid: str, **fields: Any) -> None:
-        await self._call("PATCH", f"/api/help-requests/{rid}", json=fields)
+        await self._call("PATCH", f"/api/help-requests/{rid}", json=fields, headers=self._for_call(rid))
 
     async def get_request(self, rid: str) -> dict[str, Any]:
-        return (await self._call("GET", f"/api/help-requests/{rid}", attempts=1)).json()
+        return (await self._call("GET", f"/api/help-requests/{rid}", attempts=1, headers=self._for_call(rid))).json()
 
     async def set_presence(self, rid: str, *, on_line: bool) -> None:
-        await self._call("POST", f"/api/help-requests/{rid}/presence", json={"on_line": on_line})
+        await self._call("POST", f"/api/help-requests/{rid}/presence", json={"on_line": on_line},
+                         headers=self._for_call(rid))
 
     async def take_follow_up(self, rid: str) -> dict[str, Any]:
-        response = await self._call("POST", f"/api/help-requests/{rid}/follow-up")
+        response = await self._call("POST", f"/api/help-requests/{rid}/follow-up", headers=self._for_call(rid))
         if response.status_code == 409:
             raise FollowUpGone(response.json().get("detail", "the follow-up is not the agent's to say"))
         return response.json()
 
     async def give_back_follow_up(self, rid: str) -> None:
-        await self._call("DELETE", f"/api/help-requests/{rid}/follow-up")
+        await self._call("DELETE", f"/api/help-requests/{rid}/follow-up", headers=self._for_call(rid))

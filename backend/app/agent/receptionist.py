@@ -358,11 +358,12 @@ class Receptionist(Agent):
         transcript = self.transcript()
         for escalation in self._escalations.values():
             try:
+                # The transcript first: an answered request takes it only while the call lasts.
+                await self.backend.update_request(escalation.request_id, transcript=transcript)
                 if not escalation.told:
-                    # Presence off first: from then on no take can succeed; then return any take the
+                    # Presence off: from then on no take can succeed; then return any take the
                     # caller did not hear (one may have committed as the call was ending).
                     await self.backend.set_presence(escalation.request_id, on_line=False)
                     await self.backend.give_back_follow_up(escalation.request_id)
-                await self.backend.update_request(escalation.request_id, transcript=transcript)
             except Exception:
                 log.exception("could not close the call on help request %s", escalation.request_id)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import AgentAllowed, ServicesDep, SupervisorOnly
+from app.api.deps import AgentAllowed, ServicesDep, SettingsDep, SupervisorOnly, ThisCallOnly, may_see_the_call
 from app.api.schemas import (
     ConflictOut,
     EntryCreate,
@@ -24,6 +24,7 @@ from app.api.schemas import (
     SearchOut,
 )
 from app.models import DeliveryStatus, RequestStatus
+from app.services.snapshots import CreatedHelpRequest
 from app.services.help_requests import NewHelpRequest
 from app.services.outbox_view import DeliveryView
 
@@ -34,10 +35,11 @@ NOT_FOUND = {404: {"description": "No help request with that id"}}
 
 
 @router.post(
-    "/help-requests", status_code=status.HTTP_201_CREATED, response_model=HelpRequestView,
+    "/help-requests", status_code=status.HTTP_201_CREATED, response_model=CreatedHelpRequest,
     dependencies=AgentAllowed, tags=["help requests"],
 )
-async def create_help_request(body: HelpRequestCreate, svc: ServicesDep) -> HelpRequestView:
+async def create_help_request(body: HelpRequestCreate, svc: ServicesDep) -> CreatedHelpRequest:
+    """Open a request; the reply's `call_key` is what lets the agent token change it later."""
     return await svc.help_requests.create(
         NewHelpRequest(
             customer_name=body.customer_name, question=body.question, channel=body.channel,
@@ -62,13 +64,16 @@ async def list_help_requests(
     "/help-requests/{rid}", response_model=HelpRequestDetail, responses=NOT_FOUND,
     dependencies=AgentAllowed, tags=["help requests"],
 )
-async def get_help_request(rid: str, svc: ServicesDep) -> HelpRequestDetail:
-    return await svc.help_requests.get(rid)
+async def get_help_request(rid: str, request: Request, svc: ServicesDep, settings: SettingsDep) -> HelpRequestDetail:
+    """With the agent token, the caller's data (name, number, question, transcript, timeline) only
+    with the request's `X-Call-Key`; without it, where the request stands and its answer."""
+    detail = await svc.help_requests.get(rid)
+    return detail if await may_see_the_call(request, rid, settings, svc) else detail.without_caller_data()
 
 
 @router.patch(
     "/help-requests/{rid}", response_model=HelpRequestView, responses={**NOT_FOUND, **CONFLICT},
-    dependencies=AgentAllowed, tags=["help requests"],
+    dependencies=ThisCallOnly, tags=["help requests"],
 )
 async def update_help_request(rid: str, body: HelpRequestUpdate, svc: ServicesDep) -> HelpRequestView:
     """The agent adds what it learned later in the call: the caller's name or number, the transcript."""
@@ -80,7 +85,7 @@ async def update_help_request(rid: str, body: HelpRequestUpdate, svc: ServicesDe
 
 @router.post(
     "/help-requests/{rid}/presence", response_model=HelpRequestView, responses=NOT_FOUND,
-    dependencies=AgentAllowed, tags=["live calls"],
+    dependencies=ThisCallOnly, tags=["live calls"],
 )
 async def set_caller_presence(rid: str, body: PresenceIn, svc: ServicesDep) -> HelpRequestView:
     """The agent says the caller is still in the call (a lease; renew it every few seconds) or has
@@ -91,7 +96,7 @@ async def set_caller_presence(rid: str, body: PresenceIn, svc: ServicesDep) -> H
 @router.post(
     "/help-requests/{rid}/follow-up", response_model=HelpRequestView,
     responses={**NOT_FOUND, 409: {"description": "No answer yet, or the text has already gone out"}},
-    dependencies=AgentAllowed, tags=["live calls"],
+    dependencies=ThisCallOnly, tags=["live calls"],
 )
 async def take_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
     """The agent will tell the caller on the line: the held text is cancelled (`said_in_call`).
@@ -101,7 +106,7 @@ async def take_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
 
 @router.delete(
     "/help-requests/{rid}/follow-up", response_model=HelpRequestView, responses=NOT_FOUND,
-    dependencies=AgentAllowed, tags=["live calls"],
+    dependencies=ThisCallOnly, tags=["live calls"],
 )
 async def give_back_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
     """The agent took the follow-up but the caller did not hear it all: it goes out as a text."""

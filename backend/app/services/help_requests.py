@@ -1,7 +1,10 @@
 """The help-request lifecycle: pending -> resolved | unresolved, each step one transaction."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,13 +22,17 @@ from app.services.kb.service import KnowledgeBase, Learned
 from app.services.livekit_agent import LiveKitAgent
 from app.services.notifications import EventType, Notifier
 from app.services.pending_questions import PendingQuestions
-from app.services.snapshots import HelpRequestDetail, HelpRequestView
+from app.services.snapshots import CreatedHelpRequest, HelpRequestDetail, HelpRequestView
 
 log = logging.getLogger(__name__)
 
 # Called after a commit with (event type, request id): wakes the deliverer and the sweeper, and tells
 # the console. The type is None for changes that notify nobody (a contact added, say).
 ChangeListener = Callable[[EventType | None, str], None]
+
+
+def hash_call_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class HelpRequestService:
         for listener in self.listeners:
             listener(kind, rid)
 
-    async def create(self, new: NewHelpRequest) -> HelpRequestView:
+    async def create(self, new: NewHelpRequest) -> CreatedHelpRequest:
         # The agent searched the KB with these words a moment ago: the embedding is cached.
         vectors = await self.kb.embed_query(new.question)
         vector = None if vectors is None else vectors[0]
@@ -86,6 +93,7 @@ class HelpRequestService:
             transcript=list(new.transcript),
             caller_on_line_until=self.calls.lease_until(now) if new.caller_on_line else None,
             question_embedding=None if vector is None else vector.tobytes(),
+            call_key_hash=hash_call_key(call_key := secrets.token_urlsafe(24)),
             events=[],
             attachments=[],
         )
@@ -122,7 +130,15 @@ class HelpRequestService:
         if head is None:
             self.pending.add(req.id, new.question, req.question_embedding)
         self._changed(EventType.CREATED, req.id)
-        return view
+        return CreatedHelpRequest(**view.model_dump(), call_key=call_key)
+
+    async def holds_call_key(self, rid: str, key: str | None) -> bool:
+        """Whether `key` is the call key of request `rid` (NotFound if there is no such request)."""
+        async with self.db.read() as session:
+            stored = await repository.call_key_hash(session=session, rid=rid)
+        if stored is None:
+            raise NotFound("help request", rid)
+        return key is not None and hmac.compare_digest(stored, hash_call_key(key))
 
     async def _same_question_pending(self, question: str, vector: np.ndarray | None) -> str | None:
         """The pending request, heading its group, that asks the same question, if one does."""
@@ -147,14 +163,16 @@ class HelpRequestService:
         self, rid: str, *, customer_name: str | None = None, customer_contact: str | None = None,
         transcript: list[dict[str, str]] | None = None,
     ) -> HelpRequestView:
-        """What the agent learns later in the call: the caller's name or number (only while the request
-        is pending: after that the follow-up has been written to whoever was known), and the transcript."""
+        """What the agent learns later in the call: the caller's name or number while the request is
+        pending (after that the follow-up has been written to whoever was known), and the transcript
+        while it is pending or the caller is still on the line (after that the record is closed)."""
         now = self.clock()
         async with self.db.transaction() as session:
             req = await repository.get_request(session=session, rid=rid)
             if req is None:
                 raise NotFound("help request", rid)
-            if (customer_name or customer_contact) and req.status != RequestStatus.PENDING:
+            still_on_line = req.caller_on_line_until is not None and req.caller_on_line_until > now
+            if req.status != RequestStatus.PENDING and (customer_name or customer_contact or not still_on_line):
                 raise InvalidTransition(rid, req.status, HelpRequestView.of(req).model_dump(mode="json"))
             if customer_name and customer_name != req.customer_name:
                 repository.add_timeline(request=req, at=now, kind="caller", actor="agent",

@@ -85,6 +85,13 @@ class HelpRequestView(BaseModel):
         )
 
 
+class CreatedHelpRequest(HelpRequestView):
+    call_key: str = Field(
+        description="This request's key, given only here: with the agent token, send it as `X-Call-Key` to "
+        "change the request (PATCH, presence, follow-up) or to read its caller's data."
+    )
+
+
 class HelpRequestDetail(HelpRequestView):
     responses: list[SupervisorResponseView]
 
@@ -93,6 +100,16 @@ class HelpRequestDetail(HelpRequestView):
         base = HelpRequestView.of(req).model_dump()
         responses = [SupervisorResponseView.model_validate(r) for r in req.responses]
         return cls(**base, responses=responses)
+
+    def without_caller_data(self) -> HelpRequestDetail:
+        """What the agent token may read of a request without its call key: where it stands and the
+        answer, nothing of the caller (name, number, words, notes)."""
+        return self.model_copy(
+            update={
+                "customer_name": "", "question": "", "customer_contact": None, "notes": None, "transcript": [],
+                "history": [], "responses": [r.model_copy(update={"notes": None}) for r in self.responses],
+            }
+        )
 
 
 class PhrasingView(BaseModel):

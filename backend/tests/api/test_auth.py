@@ -165,3 +165,61 @@ def test_uvicorn_started_by_hand_on_all_interfaces_without_tokens_serves_only_th
         assert rebound.status_code == 403 and "SUPERVISOR_TOKEN" in rebound.json()["detail"]
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def leaked(sqlite_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """(the agent token's client, the supervisor's), on one app."""
+    settings = make_settings(sqlite_url, supervisor_token="sup", agent_token="agt")
+    async with running_app(settings, token="agt") as agent:
+        transport = agent.transport  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
+                                     headers={"Authorization": "Bearer sup"}) as supervisor:
+            yield agent, supervisor
+
+
+async def test_a_leaked_agent_token_reaches_no_other_call(leaked: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+    agent, supervisor = leaked
+    theirs = (await agent.post("/api/help-requests", json=request_body(transcript=[{"role": "caller", "text": "hi"}]))).json()
+    mine = (await agent.post("/api/help-requests", json=request_body(question="Do you do perms?"))).json()
+    assert theirs["call_key"] and theirs["call_key"] != mine["call_key"]
+    rid, wrong = theirs["id"], {"X-Call-Key": mine["call_key"]}
+
+    # Redirect the answer, silence the follow-up, rewrite the call: refused without that call's key.
+    for headers in ({}, wrong):
+        assert (await agent.patch(f"/api/help-requests/{rid}", json={"customer_contact": "+15550000000"}, headers=headers)).status_code == 403
+        assert (await agent.patch(f"/api/help-requests/{rid}", json={"transcript": []}, headers=headers)).status_code == 403
+        assert (await agent.post(f"/api/help-requests/{rid}/presence", json={"on_line": True}, headers=headers)).status_code == 403
+        assert (await agent.post(f"/api/help-requests/{rid}/follow-up", headers=headers)).status_code == 403
+        assert (await agent.delete(f"/api/help-requests/{rid}/follow-up", headers=headers)).status_code == 403
+    # Harvest: no list, and a read by id tells where the request stands, nothing of the caller.
+    assert (await agent.get("/api/help-requests")).status_code == 403
+    seen = (await agent.get(f"/api/help-requests/{rid}", headers=wrong)).json()
+    assert (seen["status"], seen["customer_name"], seen["customer_contact"], seen["question"]) == ("pending", "", None, "")
+    assert seen["transcript"] == [] and seen["history"] == []
+    assert "call_key" not in seen
+
+    own = {"X-Call-Key": theirs["call_key"]}
+    assert (await agent.get(f"/api/help-requests/{rid}", headers=own)).json()["customer_contact"] == "+14155550101"
+    assert (await agent.patch(f"/api/help-requests/{rid}", json={"customer_contact": "+14155550199"}, headers=own)).status_code == 200
+    assert (await supervisor.get(f"/api/help-requests/{rid}")).json()["customer_contact"] == "+14155550199"
+    assert (await agent.get("/api/help-requests/nope", headers=own)).status_code == 404
+
+
+async def test_nothing_about_the_caller_changes_once_answered(leaked: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+    agent, supervisor = leaked
+    req = (await agent.post("/api/help-requests", json=request_body())).json()
+    own = {"X-Call-Key": req["call_key"]}
+    assert (await supervisor.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes."})).status_code == 200
+    for change in ({"customer_contact": "+15550000000"}, {"customer_name": "Eve"}, {"transcript": []}):
+        response = await agent.patch(f"/api/help-requests/{req['id']}", json=change, headers=own)
+        assert response.status_code == 409, change
+
+
+async def test_the_agent_token_is_rate_limited(sqlite_url: str) -> None:
+    settings = make_settings(sqlite_url, supervisor_token="sup", agent_token="agt", agent_rate_per_second=2)
+    async with running_app(settings, token="agt") as agent:
+        codes = [(await agent.get("/api/knowledge-base")).status_code for _ in range(12)]
+        limited = await agent.get("/api/knowledge-base")
+    assert codes[:4] == [200] * 4 and 429 in codes
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1

@@ -130,7 +130,7 @@ async def test_follow_up_before_any_answer_is_a_conflict(client: httpx.AsyncClie
 
 
 async def test_agent_adds_contact_while_pending_and_not_after(client: httpx.AsyncClient) -> None:
-    rid = await _open(client, customer_contact="")
+    rid = (await client.post("/api/help-requests", json=request_body(customer_contact="", caller_on_line=True))).json()["id"]
     r = await client.patch(
         f"/api/help-requests/{rid}",
         json={"customer_contact": "+14155550123", "transcript": [{"role": "caller", "text": "It's 415 555 0123"}]},
@@ -144,8 +144,10 @@ async def test_agent_adds_contact_while_pending_and_not_after(client: httpx.Asyn
     await _answer(client, rid)
     late = await client.patch(f"/api/help-requests/{rid}", json={"customer_contact": "+14155550999"})
     assert late.status_code == 409
-    # The transcript of the rest of the call is still welcome.
+    # The transcript of the rest of the call is still welcome while the call lasts, and not after.
     assert (await client.patch(f"/api/help-requests/{rid}", json={"transcript": []})).status_code == 200
+    await client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
+    assert (await client.patch(f"/api/help-requests/{rid}", json={"transcript": []})).status_code == 409
     assert (await client.patch(f"/api/help-requests/{rid}", json={"customer_contact": ""})).status_code == 422
     assert (await client.patch(f"/api/help-requests/{rid}", json={"status": "resolved"})).status_code == 422
 
