@@ -16,9 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
+from app import repository
 from app.api.loopback import LoopbackOnly
 from app.api.rate_limit import TokenBucket
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
@@ -29,6 +29,7 @@ from app.api.router import ops_router, router
 from app.config import Settings, get_settings
 from app.db import Database
 from app.logs import configure_logging
+from app.models import utcnow
 from app.services.change_feed import ChangeFeed
 from app.services.change_relay import PostgresChangeRelay
 from app.services.delivery import RetryPolicy, build_workers
@@ -47,6 +48,7 @@ from app.services.sinks import ConsoleSink, Sink, WebhookSink
 from app.services.stats import Overview
 
 log = logging.getLogger(__name__)
+HEALTH_TIMEOUT = 5.0  # seconds /health waits for the database's write lock before saying it is not ready
 
 
 
@@ -222,12 +224,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/health", tags=["operations"])
     async def health(request: Request) -> JSONResponse:
+        """Ready: the database answers and takes a write (a full disk or a read-only database is not ready)."""
         db: Database = request.app.state.db
         try:
-            async with db.read() as session:
-                await session.execute(text("SELECT 1"))
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                async with db.transaction() as session:
+                    await repository.touch_health_probe(session=session, now=utcnow())
         except Exception as exc:  # health reports any failure instead of raising it
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+            detail = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)[:200]
+            return JSONResponse({"status": "error", "database": detail}, status_code=503, headers={"Retry-After": "5"})
         kb: KnowledgeBase = request.app.state.services.kb
         return JSONResponse({"status": "ok", "database": db.engine.dialect.name, "kb_search": kb.mode})
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import undefer
 
 from app.models import (
     DeliveryStatus,
+    HealthProbe,
     HelpRequest,
     KnowledgeBaseChange,
     KnowledgeBaseEntry,
@@ -131,6 +132,13 @@ async def next_deadline(*, session: AsyncSession) -> datetime | None:
 def add_timeline(*, request: HelpRequest, at: datetime, kind: str, actor: str, message: str) -> None:
     # Through the relationship, so a snapshot taken in the same transaction already shows it.
     request.events.append(RequestEvent(at=at, kind=kind, actor=actor, message=message))
+
+
+async def touch_health_probe(*, session: AsyncSession, now: datetime) -> None:
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(HealthProbe).values(id=1, at=now)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[HealthProbe.id], set_={"at": now}))
 
 
 # --- knowledge base ------------------------------------------------------------------------

@@ -260,3 +260,27 @@ async def test_questions_naming_nothing_are_never_merged(client: httpx.AsyncClie
         other = (await client.post("/api/help-requests", json=request_body(question=question))).json()
         assert other["attached_to"] is None, question
     assert first["attached_to"] is None
+
+
+async def test_health_fails_when_the_database_takes_no_writes(client: httpx.AsyncClient) -> None:
+    """A full disk: reads work, every write fails. /health says so, and writes are 503, not 500."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    engine = client.app.state.db.engine.sync_engine  # type: ignore[attr-defined]
+
+    def disk_full(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    event.listen(engine, "before_cursor_execute", disk_full)
+    try:
+        health = await client.get("/health")
+        assert health.status_code == 503 and "full" in health.json()["database"]
+        created = await client.post("/api/help-requests", json=request_body())
+        assert created.status_code == 503 and created.headers["Retry-After"]
+        assert (await client.get("/api/help-requests")).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", disk_full)
+    assert (await client.get("/health")).status_code == 200
