@@ -238,7 +238,7 @@ def main() -> None:
     weights = {k.removeprefix("bert."): v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
     weights = {k: v for k, v in weights.items() if not k.startswith("pooler.")}
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-    tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="only_second")
+    tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="longest_first")
     tokenizer.no_padding()
     model = Bert(weights)
     sets = load_sets()

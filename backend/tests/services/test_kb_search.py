@@ -24,13 +24,18 @@ ENTRIES = [
 
 pytestmark = pytest.mark.model
 
+# Known: the judge reads "buy products with a gift card" as answered by "we sell gift cards".
+JUDGE_ALONE_MISSES = {"can I use a gift card to buy products"}
 
-@pytest.fixture
-async def kb(sqlite_url: str) -> AsyncIterator[KnowledgeBase]:
+
+@pytest.fixture(params=["lexicon", "no lexicon"])
+async def kb(sqlite_url: str, request: pytest.FixtureRequest) -> AsyncIterator[KnowledgeBase]:
+    """The salon's KB, with its lexicon and without: the decision must hold either way."""
     embedder = load_embedder()
     db = Database(sqlite_url)
     await db.migrate()
-    knowledge = KnowledgeBase(db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder, judge=load_judge())
+    lexicon = load_lexicon(str(DEFAULT_LEXICON) if request.param == "lexicon" else "")
+    knowledge = KnowledgeBase(db, lexicon=lexicon, embedder=embedder, judge=load_judge())
     for question, answer in ENTRIES:
         await knowledge.create(question=question, answer=answer, topic=None, actor="test")
     yield knowledge
@@ -69,6 +74,8 @@ async def test_paraphrases_are_answered_from_the_right_entry(kb: KnowledgeBase, 
     ],
 )
 async def test_near_misses_escalate(kb: KnowledgeBase, query: str) -> None:
+    if not kb.lexicon.phrases and query in JUDGE_ALONE_MISSES:
+        pytest.xfail("the judge alone answers this near miss; the salon's lexicon vetoes it")
     result = await kb.search(query)
     assert result.match is None, f"{query!r} answered with {result.match.question!r}" if result.match else ""
     assert result.reason
@@ -76,8 +83,10 @@ async def test_near_misses_escalate(kb: KnowledgeBase, query: str) -> None:
 
 async def test_candidates_explain_why_they_were_not_the_match(kb: KnowledgeBase) -> None:
     result = await kb.search("are you open on Mondays")
+    assert result.match is None and result.reason
     sunday = next(c for c in result.candidates if c.entry.question == "Are you open on Sundays?")
-    assert "monday" in (sunday.rejected or "")
+    assert sunday.judged is not None and sunday.rejected
+    assert "monday" in sunday.rejected or "does not answer this question" in sunday.rejected
 
 
 @pytest.mark.parametrize(
@@ -86,7 +95,10 @@ async def test_candidates_explain_why_they_were_not_the_match(kb: KnowledgeBase)
 )
 async def test_odd_input_never_crashes_and_escalates_unless_sure(kb: KnowledgeBase, query: str) -> None:
     result = await kb.search(query)
-    assert result.match is None or result.match.question == "How much do highlights cost?"
+    if query.startswith("Do you do highlights?"):
+        assert result.match is None or result.match.question == "How much do highlights cost?"
+    else:
+        assert result.match is None, result.match
 
 
 async def test_retired_entry_stops_matching_and_edit_takes_effect(kb: KnowledgeBase) -> None:

@@ -21,7 +21,7 @@ from app.services.kb.embeddings import model_dir
 log = logging.getLogger(__name__)
 
 WEIGHTS = Path(__file__).resolve().parents[3] / "weights" / "kb_judge.int8.onnx"
-# A question and one entry (its question and answer); longer answers are cut at the end.
+# A question and one entry (its question and answer): past this, the longer of the two is cut.
 PAIR_MAX_TOKENS = 160
 
 
@@ -33,7 +33,7 @@ def entry_text(question: str, answer: str) -> str:
 class AnswerJudge:
     def __init__(self, weights: Path, tokenizer: Path) -> None:
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
-        self.tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="only_second")
+        self.tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="longest_first")
         self.tokenizer.no_padding()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -47,7 +47,7 @@ async def search(
     if vector is None or judge is None:
         outcome = decision.decide_exact(query, cands, lexicon)
     else:
-        judged = cands[: decision.JUDGED]
+        judged = [c for c in cands[: decision.JUDGED] if c.score >= decision.NEAR]
         texts = [entry_text(c.question, c.answer) for c in judged]
         for cand, p in zip(judged, await asyncio.to_thread(judge.score, query, texts), strict=True):
             cand.judged = float(p)

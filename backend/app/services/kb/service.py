@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import KnowledgeBaseEntry, KnowledgeBasePhrasing, new_id, utcnow
-from app.services.kb.decision import ACCEPT
+from app.services.kb.decision import SAME_ANSWER
 from app.services.kb.embeddings import Embedder
 from app.services.errors import Conflict, NotFound
 from app.services.kb.judge import AnswerJudge, entry_text
@@ -175,7 +175,7 @@ class KnowledgeBase:
         if self.judge is None:
             return None
         probabilities = await asyncio.to_thread(self.judge.score, question, texts)
-        return entry.id if float(probabilities.max()) >= ACCEPT else None
+        return entry.id if float(probabilities.max()) >= SAME_ANSWER else None
 
     async def _add_phrasing(
         self, session: AsyncSession, entry: KnowledgeBaseEntry, text: str, embedding: bytes | None, *,
