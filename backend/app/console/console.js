@@ -318,7 +318,7 @@ async function loadNearest(card, question) {
       $(".near-a", li).textContent = c.entry.answer;
       $(".near-why", li).textContent = c.rejected ? `Not said: ${c.rejected}` : "The agent would say this one now.";
       const use = $(".use", li);
-      use.setAttribute("aria-label", `Answer with: ${c.entry.question}`);
+      use.setAttribute("aria-label", `Send the learned answer to: ${c.entry.question}`);
       use.addEventListener("click", () => submitAnswer(card, { entry_id: c.entry.id }));
       return li;
     }),

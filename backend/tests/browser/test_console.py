@@ -48,7 +48,7 @@ def test_answering_in_the_page_moves_it_to_history_and_learns_it(page: Page, api
     open_console(page, server.base)
 
     card = _card(page, word)
-    box = card.get_by_label("Answer")
+    box = card.get_by_label("Answer", exact=True)
     box.fill(f"Yes, {word} treatments are $70.")
     box.press("Control+Enter")
     expect(card).to_have_count(0)
@@ -82,7 +82,7 @@ def test_someone_else_answering_first_shows_who_and_what(page: Page, api: Api, s
     expect(card).to_be_visible()
 
     assert api.answer(req["id"], f"No, we don't stock {word}.", answered_by="Priya").status_code == 200
-    card.get_by_label("Answer").fill("Yes we do")
+    card.get_by_label("Answer", exact=True).fill("Yes we do")
     card.get_by_role("button", name="Send answer").click()
     expect(card.locator(".outcome")).to_contain_text(f"Already answered by Priya: “No, we don't stock {word}.”")
     expect(page.get_by_text("Traceback")).to_have_count(0)
@@ -95,10 +95,10 @@ def test_an_answer_being_typed_survives_someone_else_answering(page: Page, api: 
     req = api.ask(f"Do you do {word} extensions?")
     open_console(page, server.base)
     card = _card(page, word)
-    card.get_by_label("Answer").fill("Yes, we do — let me")
+    card.get_by_label("Answer", exact=True).fill("Yes, we do — let me")
     assert api.answer(req["id"], "No, sorry.", answered_by="Priya").status_code == 200
     expect(card.locator(".outcome")).to_contain_text("Already answered by Priya: “No, sorry.”")
-    expect(card.get_by_label("Answer")).to_have_value("Yes, we do — let me")
+    expect(card.get_by_label("Answer", exact=True)).to_have_value("Yes, we do — let me")
 
 
 def test_callers_html_is_shown_as_text_and_runs_nothing(page: Page, api: Api, server: ServerProcess) -> None:
@@ -194,7 +194,7 @@ def test_learned_answers_can_be_edited_and_retired(page: Page, api: Api, server:
     expect(row.locator(".meta")).to_contain_text("used once")
 
     row.get_by_role("button", name="Edit").click()
-    row.get_by_label("Answer").fill("Yes, $14 since March.")
+    row.get_by_label("Answer", exact=True).fill("Yes, $14 since March.")
     row.get_by_role("button", name="Save").click()
     expect(row.locator(".a")).to_have_text("Yes, $14 since March.")
     assert api.http.get(f"/api/knowledge-base/{entry['id']}").json()["answer"] == "Yes, $14 since March."
@@ -220,7 +220,7 @@ def test_pending_shows_why_it_escalated_and_answers_with_an_entry(page: Page, ap
     expect(near.locator(".near-why")).to_contain_text("Not said:")
     expect(nearest.locator(".reason")).not_to_be_empty()
 
-    near.get_by_role("button", name=f"Answer with: How much is the {word} glaze?").click()
+    near.get_by_role("button", name=f"Send the learned answer to: How much is the {word} glaze?").click()
     expect(card).to_have_count(0)
     done = api.http.get(f"/api/help-requests/{req['id']}").json()
     assert (done["status"], done["answer"]) == ("resolved", f"The {word} glaze is $38.")
