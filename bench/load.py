@@ -120,7 +120,7 @@ async def supervisor(client: httpx.AsyncClient, stats: Stats, stop: float, rng: 
         if listed is None or listed.status_code != 200 or not listed.json():
             continue
         rid = rng.choice(listed.json())["id"]
-        await stats.timed("answer", client.post(f"/api/help-requests/{rid}/response", json={"answer": "Yes, call us to book."}))
+        await stats.timed("answer", client.post(f"/api/help-requests/{rid}/response", json={"answer": f"Yes, call us to book (ref {rng.randrange(10**6)})."}))
 
 
 async def fill(bases: list[str], pending: int) -> None:

@@ -127,3 +127,16 @@ async def test_everyday_questions_are_answered_by_the_starter_kb(sqlite_url: str
         result = await search(client, question)
     assert result["match"] is not None, result["reason"]
     assert result["match"]["question"] == expected
+
+
+@pytest.mark.model
+async def test_an_entry_stops_collecting_phrasings_at_the_cap(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.services.kb import service
+
+    monkeypatch.setattr(service, "MAX_PHRASINGS", 1)
+    walk_ins = "Walk-ins are welcome whenever a stylist is free; appointments get priority."
+    for question in ("Do you take walk-ins?", "can I just walk in", "can I just walk in today"):
+        req = await ask(client, question)
+        await client.post(f"/api/help-requests/{req['id']}/response", json={"answer": walk_ins})
+    entries = (await client.get("/api/knowledge-base")).json()
+    assert sorted(e["question"] for e in entries) == ["Do you take walk-ins?", "can I just walk in today"]

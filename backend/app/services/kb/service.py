@@ -28,6 +28,9 @@ from app.services.snapshots import KnowledgeBaseEntryView, PhrasingView
 
 log = logging.getLogger(__name__)
 
+# An entry collects at most this many phrasings by its answer being given again: an answer given to
+# everything ("Please call us") stays many entries instead of one entry every search must reload.
+MAX_PHRASINGS = 50
 SYNC_INTERVAL = 0.5  # seconds between checks for KB writes made by other processes
 QUERY_CACHE = 1024  # query embeddings kept
 
@@ -171,9 +174,10 @@ class KnowledgeBase:
             if entry is None:
                 return None
             phrasings = await repository.phrasings_of(session=session, entry_ids=[entry.id])
-            texts = [entry_text(w, entry.answer) for w in [entry.question, *(p.text for p in phrasings.get(entry.id, ()))]]
-        if self.judge is None:
+            wordings = [entry.question, *(p.text for p in phrasings.get(entry.id, ()))]
+        if self.judge is None or len(wordings) > MAX_PHRASINGS:
             return None
+        texts = [entry_text(w, entry.answer) for w in wordings]
         probabilities = await asyncio.to_thread(self.judge.score, question, texts)
         return entry.id if float(probabilities.max()) >= SAME_ANSWER else None
 
