@@ -202,16 +202,6 @@ async def phrasing_owner(*, session: AsyncSession, normalized: str) -> Knowledge
     return (await session.scalars(stmt)).first()
 
 
-async def phrasings_without_embeddings(*, session: AsyncSession, model: str, limit: int) -> Sequence[KnowledgeBasePhrasing]:
-    stmt = (
-        select(KnowledgeBasePhrasing)
-        .where(or_(KnowledgeBasePhrasing.embedding_model.is_(None), KnowledgeBasePhrasing.embedding_model != model))
-        .order_by(KnowledgeBasePhrasing.id)
-        .limit(limit)
-    )
-    return (await session.scalars(stmt)).all()
-
-
 async def count_entries(*, session: AsyncSession) -> int:
     stmt = select(func.count()).select_from(KnowledgeBaseEntry)
     return (await session.execute(stmt)).scalar_one()
@@ -243,11 +233,14 @@ async def kb_entries_since(*, session: AsyncSession, revision: int) -> Sequence[
     return (await session.scalars(stmt)).all()
 
 
-async def entries_without_embeddings(*, session: AsyncSession, model: str, limit: int) -> Sequence[KnowledgeBaseEntry]:
+async def without_embeddings(
+    *, session: AsyncSession, table: type[KnowledgeBaseEntry] | type[KnowledgeBasePhrasing], model: str, limit: int
+) -> Sequence[Any]:
+    """Entries or phrasings embedded by another model than `model`, or not at all."""
     stmt = (
-        select(KnowledgeBaseEntry)
-        .where(or_(KnowledgeBaseEntry.embedding_model.is_(None), KnowledgeBaseEntry.embedding_model != model))
-        .order_by(KnowledgeBaseEntry.id)
+        select(table)
+        .where(or_(table.embedding_model.is_(None), table.embedding_model != model))
+        .order_by(table.id)
         .limit(limit)
     )
     return (await session.scalars(stmt)).all()

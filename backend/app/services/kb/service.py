@@ -424,7 +424,9 @@ class KnowledgeBase:
         done = 0
         while True:
             async with self.db.read() as session:
-                todo = await repository.entries_without_embeddings(session=session, model=self.embedder.name, limit=batch)
+                todo = await repository.without_embeddings(
+                    session=session, table=KnowledgeBaseEntry, model=self.embedder.name, limit=batch
+                )
                 work = [(e.id, e.question, e.answer) for e in todo]
             if not work:
                 break
@@ -445,7 +447,9 @@ class KnowledgeBase:
             log.info("embedded %d knowledge base entries", done)
         while True:
             async with self.db.read() as session:
-                phrasings = await repository.phrasings_without_embeddings(session=session, model=self.embedder.name, limit=batch)
+                phrasings = await repository.without_embeddings(
+                    session=session, table=KnowledgeBasePhrasing, model=self.embedder.name, limit=batch
+                )
                 work = [(p.id, p.text) for p in phrasings]
             if not work:
                 break
