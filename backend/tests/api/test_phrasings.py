@@ -140,3 +140,20 @@ async def test_an_entry_stops_collecting_phrasings_at_the_cap(client: httpx.Asyn
         await client.post(f"/api/help-requests/{req['id']}/response", json={"answer": walk_ins})
     entries = (await client.get("/api/knowledge-base")).json()
     assert sorted(e["question"] for e in entries) == ["Do you take walk-ins?", "can I just walk in today"]
+
+
+@pytest.mark.model
+async def test_phrasings_written_without_the_model_are_embedded_at_start(client: httpx.AsyncClient) -> None:
+    from sqlalchemy import select, update
+
+    from app.models import KnowledgeBasePhrasing
+
+    entry = (await client.post("/api/knowledge-base", json=BLOWOUT)).json()
+    await client.post(f"/api/knowledge-base/{entry['id']}/phrasings", json={"text": REGULAR})
+    db, kb = client.app.state.db, client.app.state.services.kb  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        await session.execute(update(KnowledgeBasePhrasing).values(embedding=None, embedding_model=None))
+    assert await kb.backfill_embeddings() == 1
+    async with db.read() as session:
+        models = (await session.scalars(select(KnowledgeBasePhrasing.embedding_model))).all()
+    assert models == [kb.embedder.name]
