@@ -42,7 +42,7 @@ from app.services.kb.service import KnowledgeBase
 from app.services.kb.judge import AnswerJudge, load_judge
 from app.services.kb.lexicon import load_lexicon
 from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
-from app.services.notifications import Notifier
+from app.services.notifications import EventType, Notifier
 from app.services.outbox_view import OutboxView
 from app.services.sinks import ConsoleSink, Sink, WebhookSink
 from app.services.stats import Overview
@@ -117,8 +117,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
     )
     loops: list[WakeableLoop] = [sweeper, *deliverers]
-    for loop in loops:
-        help_requests.listeners.append(lambda _kind, _rid, loop=loop: loop.wake())
+    help_requests.listeners.append(lambda kind, _rid: sweeper.request_created() if kind == EventType.CREATED else None)
+    for deliverer in deliverers:
+        help_requests.listeners.append(lambda _kind, _rid, loop=deliverer: loop.wake())
     feed = ChangeFeed()
     help_requests.listeners.append(lambda _kind, rid: feed.publish("help_request", rid))
     help_requests.calls.listeners.append(lambda rid: feed.publish("help_request", rid))

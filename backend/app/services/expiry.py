@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from app.services.help_requests import HelpRequestService
 from app.services.loops import WakeableLoop, seconds_until
@@ -13,9 +14,17 @@ class ExpirySweeper(WakeableLoop):
     def __init__(self, service: HelpRequestService) -> None:
         super().__init__()
         self.service = service
+        self.due: datetime | None = None  # the deadline it sleeps towards; None: no request pending
+
+    def request_created(self) -> None:
+        """Every request gets the same timeout, so a new deadline is never earlier than the one the
+        sweeper sleeps towards: only an idle sweeper needs waking (each wake costs a query)."""
+        if self.due is None:
+            self.wake()
 
     async def step(self) -> float | None:
         expired = await self.service.expire_overdue()
         if expired:
             log.info("timed out %d pending request(s): %s", len(expired), ", ".join(expired))
-        return seconds_until(await self.service.next_deadline(), self.service.clock())
+        self.due = await self.service.next_deadline()
+        return seconds_until(self.due, self.service.clock())
