@@ -148,6 +148,16 @@ def build_judge(w: dict[str, NDArray[np.float32]], heads: int = 12) -> bytes:
     return _model(g, inputs, helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["B"]))
 
 
+def cpu_session(model: bytes | str) -> ort.InferenceSession:
+    """An ONNX Runtime session on the CPU, for the embedder and the judge alike."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # Idle ORT threads would otherwise spin and slow the numpy search that runs right after.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 class MiniLMEmbedder:
     """BERT encoder (6 layers, 12 heads, 384 wide) + mean pooling + L2 normalization."""
 
@@ -158,12 +168,7 @@ class MiniLMEmbedder:
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()  # the shipped tokenizer pads to 128; we pad per batch
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # Idle ORT threads would otherwise spin and slow the numpy search that runs right after.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(build_encoder(weights), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(build_encoder(weights))
 
     def is_common_word(self, word: str) -> bool:
         # WordPiece keeps frequent words whole and splits rare ones ('balayage' -> 'bala', '##ya', '##ge').

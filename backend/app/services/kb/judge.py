@@ -12,11 +12,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
-from app.services.kb.embeddings import model_dir
+from app.services.kb.embeddings import cpu_session, model_dir
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +34,7 @@ class AnswerJudge:
         self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="longest_first")
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(str(weights))
 
     def score(self, query: str, entries: list[str]) -> NDArray[np.float32]:
         """Probability, per entry text, that it answers `query`."""
