@@ -32,8 +32,14 @@ run-cluster: $(STAMP)
 	  DATABASE_URL=$(subst postgresql://,postgresql+asyncpg://,$(CLUSTER_DB)) PORT=8001 .venv/bin/python -m app & \
 	  wait
 
-# A text phone call with the receptionist against the server at HITL_URL (see README); SAY, WAIT,
-# CALLER and CONTACT reach it through the environment.
+# A text phone call with the receptionist against the server at HITL_URL (see README). SAY, WAIT,
+# CALLER and CONTACT reach it through the environment, taken as written: make would otherwise
+# expand `$9` in SAY='Is a perm $90?'. AGENT_TOKEN (or SUPERVISOR_TOKEN) when the server has auth on.
+override SAY := $(value SAY)
+override WAIT := $(value WAIT)
+override CALLER := $(value CALLER)
+override CONTACT := $(value CONTACT)
+export SAY WAIT CALLER CONTACT
 call: $(STAMP)
 	@cd backend && exec .venv/bin/python -m app.agent.simulator
 

@@ -1,6 +1,7 @@
 """Engine, sessions and migrations for SQLite (default) and PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,6 +53,10 @@ class Database:
         self._writer = async_sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
         )
+        # SQLite has one writer at a time. Waiting for it in SQLite's busy handler means sleeping
+        # (up to 100 ms a try) while the lock sits free; queueing here hands it over at once.
+        # Other processes on the same file still meet the busy handler.
+        self._write_turn = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -61,7 +66,11 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One use case's writes: committed together on success, rolled back on any exception."""
-        async with self._writer() as session, session.begin():
+        if self._write_turn is None:
+            async with self._writer() as session, session.begin():
+                yield session
+            return
+        async with self._write_turn, self._writer() as session, session.begin():
             yield session
 
     async def migrate(self) -> None:

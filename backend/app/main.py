@@ -16,12 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from app import repository
 from app.api.loopback import LoopbackOnly
 from app.api.rate_limit import TokenBucket
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
+from app.api.db_faults import DatabaseFaults
 from app.api.deps import Services
 from app.api.console import mount_console
 from app.api.live import router as live_router
@@ -175,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.agent_rate = TokenBucket(settings.agent_rate_per_second, 2 * settings.agent_rate_per_second)
+    app.add_middleware(DatabaseFaults)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     if not settings.auth_enabled:
         app.add_middleware(LoopbackOnly)
@@ -212,16 +213,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(InvalidTransition)
     async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
-
-    @app.exception_handler(DBAPIError)
-    async def _db_unavailable(_: Request, exc: DBAPIError) -> JSONResponse:
-        # A lost connection, a failover, a deadlock, a full disk: the transaction rolled back and
-        # nothing was written, so the client may simply try again. Constraint and SQL errors are
-        # bugs, not outages: they stay 500s.
-        if isinstance(exc, IntegrityError | ProgrammingError):
-            raise exc
-        log.error("database error: %s", exc)
-        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "1"})
 
     @app.get("/health", tags=["operations"])
     async def health(request: Request) -> JSONResponse:

@@ -60,6 +60,17 @@ class BackendClient:
     async def ping(self) -> None:
         (await self._http.get("/health")).raise_for_status()
 
+    async def refusal(self) -> str | None:
+        """Why the backend will not take this agent's calls (None when it will), in one line."""
+        response = await self._http.get("/api/knowledge-base", params={"limit": 1})
+        if response.status_code == 401:
+            if "Authorization" not in self._http.headers:
+                return "it has auth on and no token was given: set AGENT_TOKEN (or SUPERVISOR_TOKEN) to the server's"
+            return "AGENT_TOKEN is not the server's agent token (nor SUPERVISOR_TOKEN its supervisor token)"
+        if response.status_code == 403:
+            return f"the token may not read the knowledge base ({response.text[:200]})"
+        return None
+
     async def search(self, question: str) -> KbAnswer | None:
         """The KB's answer when it is safe to say to this caller; None means escalate."""
         body = (await self._call("GET", "/api/knowledge-base/search", params={"q": question})).json()

@@ -21,6 +21,7 @@ from livekit.agents.voice import SpeechHandle
 from app.agent import tool_results
 from app.agent.backend_client import BackendClient, FollowUpGone, KbAnswer
 from app.agent.fact_guard import needs_the_kb, unsourced_facts
+from app.callers import UNKNOWN_CALLER
 from app.config import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
@@ -268,7 +269,7 @@ class Receptionist(Agent):
             return ALREADY_ASKED
         try:
             created = await self.backend.open_request(
-                customer_name=self.caller.name or "Phone caller", question=question,
+                customer_name=self.caller.name or UNKNOWN_CALLER, question=question,
                 customer_contact=self.caller.contact, channel=self.caller.channel,
                 transcript=self.transcript(pending_question=question),
             )

@@ -49,6 +49,10 @@ async def call(*, base_url: str, token: str | None, salon_name: str, caller: Cal
             print(f"call: no Frontdesk backend at {base_url} ({exc}); start it with `make run` "
                   "or point HITL_URL at it", file=sys.stderr)
             return 1
+        refusal = await backend.refusal()
+        if refusal is not None:
+            print(f"call: the backend at {base_url} refuses the agent: {refusal}", file=sys.stderr)
+            return 1
         agent = Receptionist(backend=backend, caller=caller, salon_name=salon_name, instructions=load_instructions())
         session: AgentSession = AgentSession(
             llm=LocalResponder(salon_name=salon_name), vad=None, turn_handling={"turn_detection": None},
@@ -61,8 +65,9 @@ async def call(*, base_url: str, token: str | None, salon_name: str, caller: Cal
                 await agent.greeted.wait_for_playout()
             if say is not None:
                 await session.run(user_input=say)
-                if agent.request_ids:
-                    await agent.follow_ups_said(wait)
+                if agent.request_ids and not await agent.follow_ups_said(wait):
+                    print(f"(no answer from a supervisor within {wait:g} s: the caller will be texted when one comes)",
+                          flush=True)
             else:
                 await _converse(session, agent)
         finally:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
+from app.callers import UNKNOWN_CALLER
 from app.models import HelpRequest, OutboxEvent, new_id
 from app.services.snapshots import HelpRequestView
 
@@ -29,6 +30,11 @@ DELIVERED_PHRASE = {
 }
 
 
+def _hello(name: str) -> str:
+    name = " ".join(name.split())
+    return "Hi" if not name or name == UNKNOWN_CALLER else f"Hi {name}"
+
+
 def _quoted(question: str, limit: int = 200) -> str:
     text = " ".join(question.split())
     return f'"{text if len(text) <= limit else text[: limit - 1] + "…"}"'
@@ -43,11 +49,11 @@ def compose_message(kind: EventType, req: HelpRequest, salon_name: str) -> str:
         )
     if kind is EventType.RESOLVED:
         return (
-            f"Hi {req.customer_name}, this is {salon_name} following up on your question "
+            f"{_hello(req.customer_name)}, this is {salon_name} following up on your question "
             f"{_quoted(req.question)}: {req.answer}"
         )
     return (
-        f"Hi {req.customer_name}, this is {salon_name}. We're sorry: we haven't found an answer to "
+        f"{_hello(req.customer_name)}, this is {salon_name}. We're sorry: we haven't found an answer to "
         f"your question {_quoted(req.question)} yet. Please call us again and we'll do our best to help."
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.callers import UNKNOWN_CALLER
 from app.agent.local_responder import reply_text, tool_call
 from app.agent.receptionist import ASK_CONTACT, CHECKING, LIVE_ANSWER, Caller
 from tests.agent.conftest import CUT_A, CUT_Q, SUNDAY_A, SUNDAY_Q, script
@@ -114,7 +115,7 @@ async def test_caller_with_no_number_is_asked_for_one(open_call) -> None:
         result = await call.session.run(user_input=question)
         assert ASK_CONTACT in call.said()[-1]
         [req] = await call.requests()
-        assert req["customer_contact"] is None and req["customer_name"] == "Phone caller"
+        assert req["customer_contact"] is None and req["customer_name"] == UNKNOWN_CALLER
 
         result = await call.session.run(user_input="Sure, it's 415 555 0123.")
         result.expect.next_event().is_function_call(name="save_caller_contact")

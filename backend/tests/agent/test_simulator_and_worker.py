@@ -5,6 +5,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -17,7 +18,8 @@ from app.agent.receptionist import Caller
 from app.config import BACKEND_DIR, Settings
 from app.livekit_worker import build_session, caller_of, missing_settings
 from tests.agent.conftest import SALON, SUNDAY_A, SUNDAY_Q
-from tests.support import eventually
+from tests.server_process import ServerProcess
+from tests.support import eventually, make_settings, running_app
 
 
 def _agent_lines(out: str) -> list[str]:
@@ -66,6 +68,23 @@ async def test_no_answer_within_wait_ends_the_call_cleanly(
     assert await _call(api, "Do you offer Vexlo scalp treatments?", wait=0.3) == 0
     [req] = (await api.get("/api/help-requests")).json()
     assert req["status"] == "pending" and req["caller_on_line_until"] is None
+    assert "no answer from a supervisor within 0.3 s: the caller will be texted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("token", "says"),
+    [(None, "no token was given: set AGENT_TOKEN"), ("wrong", "AGENT_TOKEN is not the server's agent token")],
+)
+async def test_a_backend_with_auth_on_says_what_token_is_missing(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], token: str | None, says: str
+) -> None:
+    settings = make_settings(sqlite_url, supervisor_token="s" * 24, agent_token="a" * 24)
+    async with running_app(settings) as app:
+        code = await simulator.call(base_url="http://127.0.0.1", token=token, salon_name=SALON, caller=Caller(),
+                                    say="Do you do perms?", wait=0, transport=app.transport)  # type: ignore[attr-defined]
+    err = capsys.readouterr().err  # the in-process server logs here too
+    [said] = [line for line in err.splitlines() if line.startswith("call:")]
+    assert code == 1 and says in said and "Traceback" not in err
 
 
 async def test_no_backend_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,3 +131,18 @@ def test_phone_callers_are_known_by_their_caller_id() -> None:
     assert caller_of(sip) == Caller(name=None, contact="+14155550123", channel="phone")  # type: ignore[arg-type]
     web = SimpleNamespace(kind=rtc.ParticipantKind.PARTICIPANT_KIND_STANDARD, name="Maya", attributes={})
     assert caller_of(web) == Caller(name="Maya", contact=None, channel="web")  # type: ignore[arg-type]
+
+
+def test_make_call_passes_any_text_through(tmp_path: Path) -> None:
+    """`make call SAY='Is a perm $90?'`: make must not expand `$9` on the way."""
+    question = "Is a perm $90? It's 100% my $(budget)"
+    server = ServerProcess(tmp_path).start()
+    try:
+        env = {**server.env, "HITL_URL": server.base}
+        done = subprocess.run(["make", "-s", "call", f"SAY={question}", "WAIT=0"], cwd=BACKEND_DIR.parent, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        [asked] = httpx.get(f"{server.base}/api/help-requests").json()
+    finally:
+        server.stop()
+    assert asked["question"] == question

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 
 from app.services.delivery import RetryPolicy
@@ -184,3 +185,12 @@ async def test_timestamped_signature_covers_time_and_body(sqlite_url: str) -> No
     expected = hmac.new(SECRET.encode(), fields["t"].encode() + b"." + d.raw, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(fields["v1"], expected)
     assert valid_signature(d.raw, d.signature)  # the older header stays, unchanged
+
+
+async def test_a_caller_who_gave_no_name_is_greeted_without_one(client: httpx.AsyncClient) -> None:
+    for name, hello in (("Phone caller", "Hi, this is"), ("Ana", "Hi Ana, this is")):
+        rid = (await client.post("/api/help-requests", json=request_body(customer_name=name))).json()["id"]
+        await client.post(f"/api/help-requests/{rid}/response", json={"answer": "Yes, balayage is $220."})
+        sent = (await client.get("/api/notifications", params={"limit": 500})).json()
+        [message] = [n["message"] for n in sent if n["request_id"] == rid and n["type"] == "help_request.resolved"]
+        assert message.startswith(hello) and "Phone caller" not in message

@@ -36,15 +36,15 @@ class AnswerJudge:
         self.tokenizer.no_padding()
         self.session = cpu_session(str(weights))
 
-    def score(self, query: str, entries: list[str]) -> NDArray[np.float32]:
-        """Probability, per entry text, that it answers `query`."""
-        if not entries:
+    def score(self, pairs: list[tuple[str, str]]) -> NDArray[np.float32]:
+        """Probability, per (question, entry text) pair, that the entry answers the question."""
+        if not pairs:
             return np.zeros(0, dtype=np.float32)
-        encodings = self.tokenizer.encode_batch([(query, e) for e in entries])
+        encodings = self.tokenizer.encode_batch(pairs)
         width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(entries), width), dtype=np.int64)
-        types = np.zeros((len(entries), width), dtype=np.int64)
-        mask = np.zeros((len(entries), width), dtype=np.float32)
+        ids = np.zeros((len(pairs), width), dtype=np.int64)
+        types = np.zeros((len(pairs), width), dtype=np.int64)
+        mask = np.zeros((len(pairs), width), dtype=np.float32)
         for row, enc in enumerate(encodings):
             ids[row, : len(enc.ids)] = enc.ids
             types[row, : len(enc.ids)] = enc.type_ids

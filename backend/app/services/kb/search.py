@@ -2,7 +2,7 @@
 the judge's reading of the nearest, and the answer-or-escalate decision over them."""
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +10,7 @@ import numpy as np
 from app.services.kb import decision
 from app.services.kb.decision import Candidate
 from app.services.kb.index import KnowledgeIndex
-from app.services.kb.judge import AnswerJudge, entry_text
+from app.services.kb.judge import entry_text
 from app.services.kb.lexicon import Lexicon, content_stems, normalize_question
 from app.services.kb.verifier import Verifier
 from app.services.snapshots import KnowledgeBaseEntryView
@@ -39,8 +39,9 @@ class SearchResult:
 
 async def search(
     query: str, vector: np.ndarray | None, *, index: KnowledgeIndex, lexicon: Lexicon,
-    judge: AnswerJudge | None, verifier: Verifier | None,
+    judge: Callable[[str, list[str]], Awaitable[list[float]]] | None, verifier: Verifier | None,
 ) -> SearchResult:
+    """`judge` gives, per entry text, the judge's probability that it answers the query."""
     cands = candidates(query, vector, index=index, lexicon=lexicon)
     # Taken before any await: the index may move on while the judge or the verifier thinks.
     views = {c.entry_id: index.view(c.entry_id) for c in cands}
@@ -49,8 +50,8 @@ async def search(
     else:
         judged = [c for c in cands[: decision.JUDGED] if c.score >= decision.NEAR]
         texts = [entry_text(c.question, c.answer) for c in judged]
-        for cand, p in zip(judged, await asyncio.to_thread(judge.score, query, texts), strict=True):
-            cand.judged = float(p)
+        for cand, p in zip(judged, await judge(query, texts) if texts else [], strict=True):
+            cand.judged = p
         outcome = decision.decide(query, cands, lexicon)
     if verifier is not None:
         outcome = await verifier.review(query, cands, outcome)

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import KnowledgeBaseEntry, KnowledgeBasePhrasing, new_id, utcnow
+from app.services.kb.batching import MicroBatcher
 from app.services.kb.decision import SAME_ANSWER
-from app.services.kb.embeddings import Embedder
+from app.services.kb.embeddings import DIMENSIONS, Embedder
 from app.services.errors import Conflict, NotFound
 from app.services.kb.judge import AnswerJudge, entry_text
 from app.services.kb.index import IndexRow, KnowledgeIndex, PhrasingRow
@@ -93,6 +94,8 @@ class KnowledgeBase:
         self.embedder = embedder
         self.judge = judge
         self.verifier = verifier
+        self._embedding = None if embedder is None else MicroBatcher(embedder.embed)
+        self._judging = None if judge is None else MicroBatcher(judge.score)
         self.clock = clock
         self.index = KnowledgeIndex(lexicon)
         self._sync_lock = asyncio.Lock()
@@ -109,9 +112,16 @@ class KnowledgeBase:
     # --- embeddings ---------------------------------------------------------------------------
 
     async def embed(self, texts: list[str]) -> np.ndarray | None:
-        if self.embedder is None:
+        if self._embedding is None:
             return None
-        return await asyncio.to_thread(self.embedder.embed, texts)
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return np.stack(await self._embedding.run(texts))
+
+    async def judge_pairs(self, question: str, entries: list[str]) -> list[float]:
+        """The judge's probability, per entry text, that it answers `question` (judge required)."""
+        assert self._judging is not None
+        return [float(p) for p in await self._judging.run([(question, e) for e in entries])]
 
     async def entry_vectors(self, question: str, answer: str) -> EntryVectors | None:
         vectors = await self.embed([question, f"{question} {answer}"])
@@ -178,8 +188,7 @@ class KnowledgeBase:
         if self.judge is None or len(wordings) > MAX_PHRASINGS:
             return None
         texts = [entry_text(w, entry.answer) for w in wordings]
-        probabilities = await asyncio.to_thread(self.judge.score, question, texts)
-        return entry.id if float(probabilities.max()) >= SAME_ANSWER else None
+        return entry.id if max(await self.judge_pairs(question, texts)) >= SAME_ANSWER else None
 
     async def _add_phrasing(
         self, session: AsyncSession, entry: KnowledgeBaseEntry, text: str, embedding: bytes | None, *,
@@ -403,17 +412,20 @@ class KnowledgeBase:
         await self.sync(force=False)
         return await search(
             query, None if vectors is None else vectors[0], index=self.index, lexicon=self.lexicon,
-            judge=self.judge, verifier=self.verifier,
+            judge=None if self.judge is None else self.judge_pairs, verifier=self.verifier,
         )
 
     async def embed_query(self, query: str) -> np.ndarray | None:
-        cached = self._query_vectors.get(query)
+        # The model's tokenizer lowercases and splits on whitespace, so texts differing only there
+        # have the same vector.
+        key = " ".join(query.lower().split())
+        cached = self._query_vectors.get(key)
         if cached is None:
             cached = await self.embed([query])
             if cached is not None:
                 if len(self._query_vectors) >= QUERY_CACHE:
                     self._query_vectors.pop(next(iter(self._query_vectors)))
-                self._query_vectors[query] = cached
+                self._query_vectors[key] = cached
         return cached
 
     # --- start-up -----------------------------------------------------------------------------
