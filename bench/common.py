@@ -1,4 +1,5 @@
 """Shared set-up for the benchmarks: the real KB service on a throw-away SQLite database."""
+
 from __future__ import annotations
 
 import statistics

@@ -5,6 +5,7 @@ request through the API and times until its card is on the page; answers it thro
 times until the card is gone. Prints a table in milliseconds, counted from sending the API request
 (includes its own work: embedding, KB write) and from its reply (the push to the page alone); both
 include Playwright's own round trip of a few ms."""
+
 from __future__ import annotations
 
 import os
@@ -17,13 +18,18 @@ import time
 import uuid
 
 import httpx
+from common import BACKEND, percentile, table
 from playwright.sync_api import sync_playwright
 
-from common import BACKEND, percentile, table
-
 N = int(os.environ.get("BENCH_N", "40"))
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def start_server() -> tuple[subprocess.Popen[bytes], str]:
@@ -33,8 +39,9 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
     db = os.path.join(tempfile.mkdtemp(prefix="hitl-bench-"), "hitl.db")
     env = {k: v for k, v in os.environ.items() if k not in ("SUPERVISOR_TOKEN", "AGENT_TOKEN")}
     env.update(PORT=str(port), HOST="127.0.0.1", KB_SEED_FILE="", DATABASE_URL=f"sqlite+aiosqlite:///{db}")
-    proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=BACKEND, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app"], cwd=BACKEND, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -61,7 +68,9 @@ def main() -> None:
                 word = "B" + uuid.uuid4().hex[:8]
                 card = page.locator("#pending-list .card", has_text=word)
                 t0 = time.perf_counter()
-                rid = api.post("/api/help-requests", json={"customer_name": "Bench", "question": f"Do you do {word}?"}).json()["id"]
+                rid = api.post(
+                    "/api/help-requests", json={"customer_name": "Bench", "question": f"Do you do {word}?"}
+                ).json()["id"]
                 t1 = time.perf_counter()
                 card.wait_for(state="visible")
                 appear.append((time.perf_counter() - t0) * 1000)
@@ -79,10 +88,19 @@ def main() -> None:
         proc.terminate()
         proc.wait(20)
     rows = [
-        [name, N, f"{percentile(v, 50):.0f}", f"{percentile(v, 95):.0f}", f"{max(v):.0f}",
-         f"{percentile(after, 50):.0f}", f"{percentile(after, 95):.0f}"]
-        for name, v, after in (("new request shown", appear, appear_after),
-                               ("answered request removed", vanish, vanish_after))
+        [
+            name,
+            N,
+            f"{percentile(v, 50):.0f}",
+            f"{percentile(v, 95):.0f}",
+            f"{max(v):.0f}",
+            f"{percentile(after, 50):.0f}",
+            f"{percentile(after, 95):.0f}",
+        ]
+        for name, v, after in (
+            ("new request shown", appear, appear_after),
+            ("answered request removed", vanish, vanish_after),
+        )
     ]
     print(table(["change", "n", "from request p50 ms", "p95", "max", "from API reply p50 ms", "p95"], rows))
 

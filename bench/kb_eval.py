@@ -10,6 +10,7 @@ matched to any entry. Groups: `tuned` (shared/eval/kb_dev.json, bench/data/tuned
 building the decision), `salon` (bench/data/kb_*.json: earlier salon sets, tuned on long ago) and
 `held-out` (bench/data/heldout/: never looked at while tuning). The baseline answers with the
 entry of highest cosine similarity (query ~ question + answer) when it reaches 0.65."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,9 +48,19 @@ class Tally:
 
     def row(self, name: str) -> list[object]:
         asked = self.positives + self.negatives
-        return [name, self.entries, self.positives, self.negatives, f"{self.found / self.positives:.2f}", self.wrong,
-                f"{100 * self.wrong / asked:.1f}", f"{self.base_found / self.positives:.2f}", self.base_wrong,
-                f"{percentile(self.latencies, 50):.1f}", f"{percentile(self.latencies, 99):.1f}"]
+        return [
+            name,
+            self.entries,
+            self.positives,
+            self.negatives,
+            f"{self.found / self.positives:.2f}",
+            self.wrong,
+            f"{100 * self.wrong / asked:.1f}",
+            f"{self.base_found / self.positives:.2f}",
+            self.base_wrong,
+            f"{percentile(self.latencies, 50):.1f}",
+            f"{percentile(self.latencies, 99):.1f}",
+        ]
 
 
 async def evaluate(path: Path, lexicon: str, show_misses: bool) -> Tally:
@@ -58,7 +69,9 @@ async def evaluate(path: Path, lexicon: str, show_misses: bool) -> Tally:
     assert kb.embedder is not None, "the model package is not installed"
     ids = []
     for entry in data["entries"]:
-        view = await kb.create(question=entry["question"], answer=entry["answer"], topic=entry.get("topic"), actor="bench")
+        view = await kb.create(
+            question=entry["question"], answer=entry["answer"], topic=entry.get("topic"), actor="bench"
+        )
         ids.append(view.id)
     docs = kb.embedder.embed([f"{e['question']} {e['answer']}" for e in data["entries"]])
     await kb.search("warm-up")
@@ -105,8 +118,24 @@ async def main() -> None:
         groups.setdefault(group, Tally()).add(tally)
     rows += [tally.row(f"**{group or 'all'} total**") for group, tally in groups.items()]
     print(f"\nlexicon: {args.lexicon or 'none'}")
-    print(table(["set", "entries", "answerable", "unanswerable", "recall", "wrong", "wrong per 100",
-                 "cosine recall", "cosine wrong", "search p50 ms", "search p99 ms"], rows))
+    print(
+        table(
+            [
+                "set",
+                "entries",
+                "answerable",
+                "unanswerable",
+                "recall",
+                "wrong",
+                "wrong per 100",
+                "cosine recall",
+                "cosine wrong",
+                "search p50 ms",
+                "search p99 ms",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

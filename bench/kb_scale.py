@@ -6,6 +6,7 @@ KB write (embedding included) with 1k, 10k and 100k entries in the knowledge bas
 Entries are synthetic salon questions. Embedding 200k texts here would take about 20 minutes, so
 1,000 distinct entries get real embeddings and the rest reuse them with a little noise: search cost
 depends on the number of rows, not on what they say. Queries and writes use real embeddings."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,7 @@ import itertools
 import json
 import random
 import time
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +28,57 @@ from app.services.kb.embeddings import load_embedder
 from app.services.kb.lexicon import normalize_question
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ["women's haircut", "men's haircut", "kids' haircut", "blowout", "balayage", "partial highlights",
-            "full highlights", "lowlights", "single-process color", "root touch-up", "keratin treatment", "perm",
-            "beard trim", "hot towel shave", "updo", "bridal styling", "deep conditioning", "gel manicure",
-            "pedicure", "eyebrow wax", "lash lift", "brow tint", "skin fade", "toner", "scalp treatment"]
-ASKS = ["How much is a {s}", "How long does a {s} take", "Can I book a {s}", "Do you do a {s}",
-        "Is a deposit needed for a {s}", "Can I get a {s} as a walk-in", "Who does the best {s}",
-        "Can I cancel a {s}", "Is there a discount on a {s}", "What should I do before a {s}"]
-WHEN = ["", " on Saturday", " on Sunday", " on a weekday", " in the morning", " in the evening", " next week",
-        " for a wedding", " for prom", " for my daughter"]
+SERVICES = [
+    "women's haircut",
+    "men's haircut",
+    "kids' haircut",
+    "blowout",
+    "balayage",
+    "partial highlights",
+    "full highlights",
+    "lowlights",
+    "single-process color",
+    "root touch-up",
+    "keratin treatment",
+    "perm",
+    "beard trim",
+    "hot towel shave",
+    "updo",
+    "bridal styling",
+    "deep conditioning",
+    "gel manicure",
+    "pedicure",
+    "eyebrow wax",
+    "lash lift",
+    "brow tint",
+    "skin fade",
+    "toner",
+    "scalp treatment",
+]
+ASKS = [
+    "How much is a {s}",
+    "How long does a {s} take",
+    "Can I book a {s}",
+    "Do you do a {s}",
+    "Is a deposit needed for a {s}",
+    "Can I get a {s} as a walk-in",
+    "Who does the best {s}",
+    "Can I cancel a {s}",
+    "Is there a discount on a {s}",
+    "What should I do before a {s}",
+]
+WHEN = [
+    "",
+    " on Saturday",
+    " on Sunday",
+    " on a weekday",
+    " in the morning",
+    " in the evening",
+    " next week",
+    " for a wedding",
+    " for prom",
+    " for my daughter",
+]
 
 
 def synthetic(n: int) -> list[tuple[str, str]]:
@@ -57,22 +101,33 @@ def rss_mb() -> float:
 
 
 async def fill(kb, db, items: list[tuple[str, str]], base: np.ndarray, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
+    from datetime import datetime
     from uuid import uuid4
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for start in range(0, len(items), 5000):
         rows = []
         for i, (question, answer) in enumerate(items[start : start + 5000], start):
             vectors = base[(2 * (i % (len(base) // 2))) : (2 * (i % (len(base) // 2))) + 2]
             noisy = vectors + rng.normal(0, 0.02, vectors.shape).astype(np.float32)
             noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-            rows.append({
-                "id": str(uuid4()), "question": question, "normalized_question": normalize_question(question),
-                "answer": answer, "normalized_answer": normalize_question(answer), "topic": "synthetic", "created_at": now, "updated_at": now, "times_used": 0,
-                "revision": 1, "question_embedding": noisy[0].tobytes(), "qa_embedding": noisy[1].tobytes(),
-                "embedding_model": kb.embedder.name,
-            })
+            rows.append(
+                {
+                    "id": str(uuid4()),
+                    "question": question,
+                    "normalized_question": normalize_question(question),
+                    "answer": answer,
+                    "normalized_answer": normalize_question(answer),
+                    "topic": "synthetic",
+                    "created_at": now,
+                    "updated_at": now,
+                    "times_used": 0,
+                    "revision": 1,
+                    "question_embedding": noisy[0].tobytes(),
+                    "qa_embedding": noisy[1].tobytes(),
+                    "embedding_model": kb.embedder.name,
+                }
+            )
         async with db.transaction() as session:
             await session.execute(insert(KnowledgeBaseEntry), rows)
             if start == 0:
@@ -80,7 +135,9 @@ async def fill(kb, db, items: list[tuple[str, str]], base: np.ndarray, rng: np.r
         print(f"  {min(start + 5000, len(items)):>7} / {len(items)} entries written", flush=True)
 
 
-async def measure(n: int, queries: list[str], base_items: list[tuple[str, str]], base: np.ndarray, embedder) -> list[object]:  # type: ignore[no-untyped-def]
+async def measure(
+    n: int, queries: list[str], base_items: list[tuple[str, str]], base: np.ndarray, embedder
+) -> list[object]:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(7)
     kb, db = await fresh_kb(embedder)
     items = synthetic(n)
@@ -101,12 +158,23 @@ async def measure(n: int, queries: list[str], base_items: list[tuple[str, str]],
     writes = []
     for k in range(40):
         started = time.perf_counter()
-        await kb.create(question=f"Do you offer service number {k} for {n} clients?", answer=f"Yes, service {k} is $50.",
-                        topic="bench", actor="bench")
+        await kb.create(
+            question=f"Do you offer service number {k} for {n} clients?",
+            answer=f"Yes, service {k} is $50.",
+            topic="bench",
+            actor="bench",
+        )
         writes.append((time.perf_counter() - started) * 1000)
     await db.dispose()
-    return [f"{n:,}", f"{load_s:.1f}", f"{index_mb:.0f}", f"{percentile(searches, 50):.1f}",
-            f"{percentile(searches, 99):.1f}", f"{percentile(writes, 50):.1f}", f"{percentile(writes, 99):.1f}"]
+    return [
+        f"{n:,}",
+        f"{load_s:.1f}",
+        f"{index_mb:.0f}",
+        f"{percentile(searches, 50):.1f}",
+        f"{percentile(searches, 99):.1f}",
+        f"{percentile(writes, 50):.1f}",
+        f"{percentile(writes, 99):.1f}",
+    ]
 
 
 async def main() -> None:
@@ -125,17 +193,21 @@ async def main() -> None:
     base_items = synthetic(1000)
     print("embedding 1,000 distinct synthetic entries (question, and question + answer) ...", flush=True)
     started = time.perf_counter()
-    base = np.concatenate([
-        embedder.embed([t for q, a in base_items[i : i + 50] for t in (q, f"{q} {a}")]) for i in range(0, 1000, 50)
-    ])
+    base = np.concatenate(
+        [embedder.embed([t for q, a in base_items[i : i + 50] for t in (q, f"{q} {a}")]) for i in range(0, 1000, 50)]
+    )
     print(f"  {2000 / (time.perf_counter() - started):.0f} texts/s")
     rows = []
     for n in args.sizes:
         print(f"KB of {n:,} entries:")
         rows.append(await measure(n, queries, base_items, base, embedder))
     print()
-    print(table(["entries", "index load s", "index MB", "search p50 ms", "search p99 ms", "write p50 ms",
-                 "write p99 ms"], rows))
+    print(
+        table(
+            ["entries", "index load s", "index MB", "search p50 ms", "search p99 ms", "write p50 ms", "write p99 ms"],
+            rows,
+        )
+    )
     print(f"(searches: {len(queries)} caller questions, each embedded afresh; writes: 40 new entries each)")
 
 

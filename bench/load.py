@@ -9,6 +9,7 @@ Setups: `sqlite` (one process, the default database), `postgres` (one process) a
 (default postgresql://postgres@127.0.0.1:5432/test; a fresh database per setup). Prints a table per
 setup and writes bench/results/load-<setup>.json. Client and servers share this machine's cores,
 so the figures are a floor, not a ceiling."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -35,16 +36,39 @@ RESULTS = ROOT / "bench" / "results"
 # request on its way (a POST lost that way cannot be retried).
 KEEPALIVE = 2.0
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SUBJECTS = ["balayage", "a perm", "keratin", "a beard trim", "an updo", "gel nails", "lash extensions", "a scalp treatment",
-            "hair extensions", "a bridal trial", "a gloss", "brow lamination", "a toner", "a fade", "a kids' cut"]
-ASKS = ["Do you do {s} on {d}?", "How much is {s} for my {w}?", "Can I book {s} for {d} morning?",
-        "Is {s} ok if I'm {w}?", "Do you have {s} openings on {d}?"]
+SUBJECTS = [
+    "balayage",
+    "a perm",
+    "keratin",
+    "a beard trim",
+    "an updo",
+    "gel nails",
+    "lash extensions",
+    "a scalp treatment",
+    "hair extensions",
+    "a bridal trial",
+    "a gloss",
+    "brow lamination",
+    "a toner",
+    "a fade",
+    "a kids' cut",
+]
+ASKS = [
+    "Do you do {s} on {d}?",
+    "How much is {s} for my {w}?",
+    "Can I book {s} for {d} morning?",
+    "Is {s} ok if I'm {w}?",
+    "Do you have {s} openings on {d}?",
+]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 WHO = ["daughter", "son", "mother", "wedding party", "pregnant", "allergic to latex", "in a wheelchair", "new client"]
 
 
 def question(rng: random.Random) -> str:
-    return rng.choice(ASKS).format(s=rng.choice(SUBJECTS), d=rng.choice(DAYS), w=rng.choice(WHO)) + f" (ref {rng.randrange(10**6)})"
+    return (
+        rng.choice(ASKS).format(s=rng.choice(SUBJECTS), d=rng.choice(DAYS), w=rng.choice(WHO))
+        + f" (ref {rng.randrange(10**6)})"
+    )
 
 
 def free_port() -> int:
@@ -74,7 +98,9 @@ def start_servers(database_url: str, count: int, log_dir: Path) -> tuple[list[su
         env = {k: v for k, v in os.environ.items() if k not in ("SUPERVISOR_TOKEN", "AGENT_TOKEN")}
         env.update(DATABASE_URL=database_url, HOST="127.0.0.1", PORT=str(port), REQUEST_TIMEOUT_SECONDS="86400")
         log = (log_dir / f"server{n}.log").open("ab")
-        procs.append(subprocess.Popen([sys.executable, "-m", "app"], cwd=BACKEND, env=env, stdout=log, stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen([sys.executable, "-m", "app"], cwd=BACKEND, env=env, stdout=log, stderr=subprocess.STDOUT)
+        )
         bases.append(f"http://127.0.0.1:{port}")
         # One at a time: the first migrates and seeds the KB.
         deadline = time.monotonic() + 120
@@ -113,17 +139,29 @@ async def caller(client: httpx.AsyncClient, stats: Stats, stop: float, rng: rand
     while time.monotonic() < stop:
         q = question(rng)
         await stats.timed("search", client.get("/api/knowledge-base/search", params={"q": q}))
-        await stats.timed("escalate", client.post("/api/help-requests", json={"customer_name": "Load", "question": q,
-                                                                               "customer_contact": "+14155550100"}))
+        await stats.timed(
+            "escalate",
+            client.post(
+                "/api/help-requests", json={"customer_name": "Load", "question": q, "customer_contact": "+14155550100"}
+            ),
+        )
 
 
 async def supervisor(client: httpx.AsyncClient, stats: Stats, stop: float, rng: random.Random) -> None:
     while time.monotonic() < stop:
-        listed = await stats.timed("list pending", client.get("/api/help-requests", params={"status": "pending", "limit": 50}))
+        listed = await stats.timed(
+            "list pending", client.get("/api/help-requests", params={"status": "pending", "limit": 50})
+        )
         if listed is None or listed.status_code != 200 or not listed.json():
             continue
         rid = rng.choice(listed.json())["id"]
-        await stats.timed("answer", client.post(f"/api/help-requests/{rid}/response", json={"answer": f"Yes, call us to book (ref {rng.randrange(10**6)})."}))
+        await stats.timed(
+            "answer",
+            client.post(
+                f"/api/help-requests/{rid}/response",
+                json={"answer": f"Yes, call us to book (ref {rng.randrange(10**6)})."},
+            ),
+        )
 
 
 async def fill(bases: list[str], pending: int) -> None:
@@ -143,7 +181,9 @@ async def fill(bases: list[str], pending: int) -> None:
 async def phase(bases: list[str], clients: int, seconds: float) -> dict[str, object]:
     stats = Stats()
     stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients + 8, max_keepalive_connections=clients + 8, keepalive_expiry=KEEPALIVE)
+    limits = httpx.Limits(
+        max_connections=clients + 8, max_keepalive_connections=clients + 8, keepalive_expiry=KEEPALIVE
+    )
     sessions = [httpx.AsyncClient(base_url=b, timeout=60, limits=limits) for b in bases]
     workers = []
     for n in range(clients):
@@ -158,8 +198,12 @@ async def phase(bases: list[str], clients: int, seconds: float) -> dict[str, obj
         "clients": clients,
         "seconds": round(elapsed, 1),
         "endpoints": {
-            name: {"count": len(v), "per_second": round(len(v) / elapsed, 1), "p50_ms": round(percentile(v, 50), 1),
-                   "p99_ms": round(percentile(v, 99), 1)}
+            name: {
+                "count": len(v),
+                "per_second": round(len(v) / elapsed, 1),
+                "p50_ms": round(percentile(v, 50), 1),
+                "p99_ms": round(percentile(v, 99), 1),
+            }
             for name, v in sorted(stats.latency.items())
         },
         "errors": stats.errors,
@@ -191,14 +235,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--pending", type=int, default=5000)
-    parser.add_argument("--setups", nargs="+", default=["sqlite", "postgres", "postgres-2"],
-                        choices=["sqlite", "postgres", "postgres-2"])
+    parser.add_argument(
+        "--setups",
+        nargs="+",
+        default=["sqlite", "postgres", "postgres-2"],
+        choices=["sqlite", "postgres", "postgres-2"],
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     for setup in args.setups:
         result = run_setup(setup, args)
-        result.update(machine=machine, date=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        result.update(machine=machine, date=datetime.now(UTC).isoformat(timespec="seconds"))
         (RESULTS / f"load-{setup}.json").write_text(json.dumps(result, indent=1))
         rows = []
         for p in result["phases"]:  # type: ignore[attr-defined]

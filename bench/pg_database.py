@@ -1,5 +1,6 @@
 """Create a PostgreSQL database if it does not exist: `python bench/pg_database.py postgresql://.../name`
 (for `make run-cluster` and the load benchmark)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -13,6 +13,7 @@ learns on the candidates it will be shown.
 Output: `backend/weights/kb_judge.int8.onnx`, the graph the app builds for the encoder plus a
 one-logit head, with dynamically quantized int8 weights. Runs are reproducible: fixed seeds,
 deterministic kernels, one thread order."""
+
 from __future__ import annotations
 
 import argparse
@@ -66,7 +67,10 @@ class Bert(nn.Module):
     def encode(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean of the last hidden states over the real tokens."""
         b, n = ids.shape
-        x = self.p("embeddings.word_embeddings.weight")[ids] + self.p("embeddings.position_embeddings.weight")[torch.arange(n)]
+        x = (
+            self.p("embeddings.word_embeddings.weight")[ids]
+            + self.p("embeddings.position_embeddings.weight")[torch.arange(n)]
+        )
         x = x + self.p("embeddings.token_type_embeddings.weight")[types]
         x = self.dropout(self.norm(x, "embeddings.LayerNorm"))
         key_bias = ((1.0 - mask) * -1e9)[:, None, None, :]
@@ -79,7 +83,10 @@ class Bert(nn.Module):
             )
             scores = q @ k.transpose(-1, -2) * d**-0.5 + key_bias
             attended = (self.dropout(scores.softmax(-1)) @ v).transpose(1, 2).reshape(b, n, -1)
-            x = self.norm(self.dropout(self.linear(attended, f"{pre}attention.output.dense")) + x, f"{pre}attention.output.LayerNorm")
+            x = self.norm(
+                self.dropout(self.linear(attended, f"{pre}attention.output.dense")) + x,
+                f"{pre}attention.output.LayerNorm",
+            )
             h = nn.functional.gelu(self.linear(x, f"{pre}intermediate.dense"))
             x = self.norm(self.dropout(self.linear(h, f"{pre}output.dense")) + x, f"{pre}output.LayerNorm")
         return (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdim=True)
@@ -171,7 +178,9 @@ def train(model: Bert, tokenizer, pairs: list[tuple[str, str, float]], epochs: i
     steps = epochs * math.ceil(len(pairs) / batch)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup)))
+    )
     loss_fn = nn.BCEWithLogitsLoss()
     step, started = 0, time.time()
     lengths = [len(e.ids) for e in tokenizer.encode_batch([(q, d) for q, d, _ in pairs])]
@@ -190,7 +199,10 @@ def train(model: Bert, tokenizer, pairs: list[tuple[str, str, float]], epochs: i
             total += loss.item() * len(chunk)
             step += 1
             if step % 50 == 0:
-                print(f"  epoch {epoch + 1} step {step}/{steps} loss {loss.item():.4f} ({time.time() - started:.0f} s)", flush=True)
+                print(
+                    f"  epoch {epoch + 1} step {step}/{steps} loss {loss.item():.4f} ({time.time() - started:.0f} s)",
+                    flush=True,
+                )
         print(f"epoch {epoch + 1}: mean loss {total / len(pairs):.4f}", flush=True)
 
 
@@ -201,13 +213,20 @@ def export(model: Bert, tokenizer, out: Path) -> None:
     model.eval()
     fp32 = out.with_suffix(".fp32.onnx")
     fp32.write_bytes(build_judge(model.export_weights()))
-    probe = [("do you groom cats", "Do you groom cats? | Yes, cat grooming is $70."), ("hi", "Where are you? | 12 Main St.")]
+    probe = [
+        ("do you groom cats", "Do you groom cats? | Yes, cat grooming is $70."),
+        ("hi", "Where are you? | 12 Main St."),
+    ]
     ids, types, mask = encode_pairs(tokenizer, probe)
     with torch.no_grad():
         expected = model(ids, types, mask).numpy()
-    feeds = {"input_ids": ids.numpy(), "token_type_ids": types.numpy(), "position_ids": np.arange(ids.shape[1]),
-             "key_bias": ((1.0 - mask.numpy()) * -1e9)[:, None, None, :].astype(np.float32),
-             "mask": mask.numpy().astype(np.float32)}
+    feeds = {
+        "input_ids": ids.numpy(),
+        "token_type_ids": types.numpy(),
+        "position_ids": np.arange(ids.shape[1]),
+        "key_bias": ((1.0 - mask.numpy()) * -1e9)[:, None, None, :].astype(np.float32),
+        "mask": mask.numpy().astype(np.float32),
+    }
     got = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     assert np.allclose(got, expected, atol=1e-3), (got, expected)
     quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
@@ -222,7 +241,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--pairs", type=int, default=0, help="train on this many pairs only (a quick check of the pipeline)")
+    parser.add_argument(
+        "--pairs", type=int, default=0, help="train on this many pairs only (a quick check of the pipeline)"
+    )
     args = parser.parse_args()
 
     from safetensors.torch import load_file

@@ -1,4 +1,5 @@
 """`python -m app`: serve the API, refusing an open bind without auth."""
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,10 @@ def main() -> int:
         )
         return 2
     if not settings.auth_enabled:
-        print(f"auth is off (no SUPERVISOR_TOKEN): serving on loopback only, {settings.host}:{settings.port}",
-              file=sys.stderr)
+        print(
+            f"auth is off (no SUPERVISOR_TOKEN): serving on loopback only, {settings.host}:{settings.port}",
+            file=sys.stderr,
+        )
     uvicorn.run("app.main:app", host=settings.host, port=settings.port, proxy_headers=False, log_level="info")
     return 0
 

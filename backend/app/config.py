@@ -1,4 +1,5 @@
 """Settings from the environment (and an optional `.env`); names match shared/CONTRACT.md."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -70,8 +71,17 @@ class Settings(BaseSettings):
     tts_voice: str = "alloy"
 
     @field_validator(
-        "supervisor_token", "agent_token", "notify_webhook_url", "notify_webhook_secret", "llm_base_url", "llm_api_key",
-        "livekit_url", "livekit_api_key", "livekit_api_secret", "voice_base_url", "voice_api_key",
+        "supervisor_token",
+        "agent_token",
+        "notify_webhook_url",
+        "notify_webhook_secret",
+        "llm_base_url",
+        "llm_api_key",
+        "livekit_url",
+        "livekit_api_key",
+        "livekit_api_secret",
+        "voice_base_url",
+        "voice_api_key",
         mode="before",
     )
     @classmethod

@@ -1,4 +1,5 @@
 """Engine, sessions and migrations for SQLite (default) and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,9 +51,7 @@ class Database:
         if self.is_sqlite:
             _sqlite_setup(self.engine)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._writer = async_sessionmaker(
-            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
-        )
+        self._writer = async_sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
         # SQLite has one writer at a time. Waiting for it in SQLite's busy handler means sleeping
         # (up to 100 ms a try) while the lock sits free; queueing here hands it over at once.
         # Other processes on the same file still meet the busy handler.

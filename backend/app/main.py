@@ -1,4 +1,5 @@
 """FastAPI entry point: wires settings, database, services and background workers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,13 +19,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import repository
-from app.api.loopback import LoopbackOnly
-from app.api.rate_limit import TokenBucket
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
+from app.api.console import mount_console
 from app.api.db_faults import DatabaseFaults
 from app.api.deps import Services
-from app.api.console import mount_console
 from app.api.live import router as live_router
+from app.api.loopback import LoopbackOnly
+from app.api.rate_limit import TokenBucket
 from app.api.router import ops_router, router
 from app.config import Settings, get_settings
 from app.db import Database
@@ -35,13 +36,13 @@ from app.services.change_relay import PostgresChangeRelay
 from app.services.delivery import RetryPolicy, build_workers
 from app.services.errors import Conflict, InvalidTransition, NotFound
 from app.services.expiry import ExpirySweeper
-from app.services.loops import WakeableLoop, stop_loops
 from app.services.help_requests import HelpRequestService
 from app.services.kb.embeddings import Embedder, load_embedder
-from app.services.kb.service import KnowledgeBase
 from app.services.kb.judge import AnswerJudge, load_judge
 from app.services.kb.lexicon import load_lexicon
+from app.services.kb.service import KnowledgeBase
 from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
+from app.services.loops import WakeableLoop, stop_loops
 from app.services.notifications import EventType, Notifier
 from app.services.outbox_view import OutboxView
 from app.services.sinks import ConsoleSink, Sink, WebhookSink
@@ -49,7 +50,6 @@ from app.services.stats import Overview
 
 log = logging.getLogger(__name__)
 HEALTH_TIMEOUT = 5.0  # seconds /health waits for the database's write lock before saying it is not ready
-
 
 
 def build_sinks(settings: Settings) -> list[Sink]:
@@ -78,7 +78,9 @@ def build_llm_chooser(settings: Settings) -> OpenAICompatibleJudge | None:
     if not settings.llm_base_url:
         return None
     return OpenAICompatibleJudge(
-        base_url=settings.llm_base_url, api_key=settings.llm_api_key, model=settings.llm_model,
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key,
+        model=settings.llm_model,
         timeout=settings.llm_timeout_seconds,
     )
 
@@ -103,7 +105,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sinks = build_sinks(settings)
     notifier = Notifier(sinks=[s.name for s in sinks], salon_name=settings.salon_name)
     help_requests = HelpRequestService(
-        db=db, kb=kb, notifier=notifier, timeout=timedelta(seconds=settings.request_timeout_seconds),
+        db=db,
+        kb=kb,
+        notifier=notifier,
+        timeout=timedelta(seconds=settings.request_timeout_seconds),
         merge_duplicates=settings.merge_duplicates,
     )
     sweeper = ExpirySweeper(help_requests)

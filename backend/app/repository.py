@@ -1,8 +1,9 @@
 """Persistence helpers. Every function takes a keyword-only session and leaves commit to the caller."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, text, update
@@ -25,13 +26,14 @@ from app.models import (
     RequestStatus,
 )
 
+
 def _as_utc(value: datetime | str | None) -> datetime | None:
     """min() over a UTC column loses the column type: SQLite hands back its stored text."""
     if value is None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 # --- help requests -------------------------------------------------------------------------
@@ -42,7 +44,9 @@ def _storable_id(ident: str) -> bool:
     return "\x00" not in ident
 
 
-async def get_request(*, session: AsyncSession, rid: str, fresh: bool = False, lock: bool = False) -> HelpRequest | None:
+async def get_request(
+    *, session: AsyncSession, rid: str, fresh: bool = False, lock: bool = False
+) -> HelpRequest | None:
     """`lock`: FOR UPDATE (PostgreSQL), so changes to one request's call state apply one after the other."""
     if not _storable_id(rid):
         return None
@@ -84,9 +88,9 @@ async def leave_pending(
 async def pending_heads_since(*, session: AsyncSession, since: datetime | None) -> Sequence[Any]:
     """Pending requests that head a group (attached to none), opened at or after `since`, with their
     question embeddings, oldest first."""
-    stmt = select(
-        HelpRequest.id, HelpRequest.question, HelpRequest.question_embedding, HelpRequest.created_at
-    ).where(HelpRequest.status == RequestStatus.PENDING, HelpRequest.attached_to.is_(None))
+    stmt = select(HelpRequest.id, HelpRequest.question, HelpRequest.question_embedding, HelpRequest.created_at).where(
+        HelpRequest.status == RequestStatus.PENDING, HelpRequest.attached_to.is_(None)
+    )
     if since is not None:
         stmt = stmt.where(HelpRequest.created_at >= since)
     return (await session.execute(stmt.order_by(HelpRequest.created_at))).all()
@@ -94,9 +98,13 @@ async def pending_heads_since(*, session: AsyncSession, since: datetime | None) 
 
 async def pending_group_ids(*, session: AsyncSession, root: str) -> Sequence[str]:
     """Pending requests of a group: its head and those attached to it."""
-    stmt = select(HelpRequest.id).where(
-        HelpRequest.status == RequestStatus.PENDING, or_(HelpRequest.id == root, HelpRequest.attached_to == root)
-    ).order_by(HelpRequest.created_at)
+    stmt = (
+        select(HelpRequest.id)
+        .where(
+            HelpRequest.status == RequestStatus.PENDING, or_(HelpRequest.id == root, HelpRequest.attached_to == root)
+        )
+        .order_by(HelpRequest.created_at)
+    )
     return (await session.scalars(stmt)).all()
 
 
@@ -106,7 +114,9 @@ async def lock_group(*, session: AsyncSession, rid: str) -> None:
     in a cycle."""
     if not _storable_id(rid):
         return
-    root = (await session.execute(select(HelpRequest.attached_to).where(HelpRequest.id == rid))).scalar_one_or_none() or rid
+    root = (
+        await session.execute(select(HelpRequest.attached_to).where(HelpRequest.id == rid))
+    ).scalar_one_or_none() or rid
     stmt = (
         select(HelpRequest.id)
         .where(or_(HelpRequest.id == root, HelpRequest.attached_to == root, HelpRequest.id == rid))
@@ -118,9 +128,11 @@ async def lock_group(*, session: AsyncSession, rid: str) -> None:
 
 async def overdue_request_ids(*, session: AsyncSession, now: datetime) -> Sequence[str]:
     """In id order, the order every transaction locks requests in."""
-    stmt = select(HelpRequest.id).where(
-        HelpRequest.status == RequestStatus.PENDING, HelpRequest.expires_at <= now
-    ).order_by(HelpRequest.id)
+    stmt = (
+        select(HelpRequest.id)
+        .where(HelpRequest.status == RequestStatus.PENDING, HelpRequest.expires_at <= now)
+        .order_by(HelpRequest.id)
+    )
     return (await session.scalars(stmt)).all()
 
 
@@ -267,13 +279,25 @@ async def upsert_entry(*, session: AsyncSession, values: dict[str, Any]) -> tupl
 
 
 def add_kb_change(
-    *, session: AsyncSession, entry: KnowledgeBaseEntry, at: datetime, action: str, actor: str,
-    phrasing: str | None = None, source_request_id: str | None = None,
+    *,
+    session: AsyncSession,
+    entry: KnowledgeBaseEntry,
+    at: datetime,
+    action: str,
+    actor: str,
+    phrasing: str | None = None,
+    source_request_id: str | None = None,
 ) -> None:
     session.add(
         KnowledgeBaseChange(
-            entry_id=entry.id, at=at, action=action, actor=actor, question=entry.question,
-            answer=entry.answer, topic=entry.topic, source_request_id=source_request_id or entry.source_request_id,
+            entry_id=entry.id,
+            at=at,
+            action=action,
+            actor=actor,
+            question=entry.question,
+            answer=entry.answer,
+            topic=entry.topic,
+            source_request_id=source_request_id or entry.source_request_id,
             phrasing=phrasing,
         )
     )
@@ -306,9 +330,9 @@ async def kb_use_times(*, session: AsyncSession, since: datetime) -> Sequence[da
 
 async def requests_touched_since(*, session: AsyncSession, since: datetime) -> Sequence[Any]:
     """(created_at, resolved_at, status, answered_by) of requests created or closed since `since`."""
-    stmt = select(
-        HelpRequest.created_at, HelpRequest.resolved_at, HelpRequest.status, HelpRequest.answered_by
-    ).where(or_(HelpRequest.created_at >= since, HelpRequest.resolved_at >= since))
+    stmt = select(HelpRequest.created_at, HelpRequest.resolved_at, HelpRequest.status, HelpRequest.answered_by).where(
+        or_(HelpRequest.created_at >= since, HelpRequest.resolved_at >= since)
+    )
     return (await session.execute(stmt)).all()
 
 

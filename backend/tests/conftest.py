@@ -36,13 +36,17 @@ _MODEL_UNAVAILABLE = (
 
 
 _BROWSER_UNAVAILABLE = (
-    None if shutil.which("chromium") else "Debian's chromium is not installed: apt-get install -y chromium (make test does)"
+    None
+    if shutil.which("chromium")
+    else "Debian's chromium is not installed: apt-get install -y chromium (make test does)"
 )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for marker, reason in (
-        ("postgres", _PG_UNAVAILABLE), ("model", _MODEL_UNAVAILABLE), ("browser", _BROWSER_UNAVAILABLE)
+        ("postgres", _PG_UNAVAILABLE),
+        ("model", _MODEL_UNAVAILABLE),
+        ("browser", _BROWSER_UNAVAILABLE),
     ):
         if reason is None:
             continue

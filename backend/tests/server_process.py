@@ -1,4 +1,5 @@
 """A real server process (`python -m app`) on a free port, for tests that need one: kills, browsers."""
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,11 @@ class ServerProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if k not in ("SUPERVISOR_TOKEN", "AGENT_TOKEN")}
         self.env.update(
-            HOST="127.0.0.1", PORT=str(self.port), KB_SEED_FILE="",
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'hitl.db'}", NOTIFY_RETRY_BASE_SECONDS="0.2",
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            KB_SEED_FILE="",
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp / 'hitl.db'}",
+            NOTIFY_RETRY_BASE_SECONDS="0.2",
         )
         self.env.update(env)
         self.log = tmp / "server.log"
@@ -36,8 +40,11 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.proc = subprocess.Popen(
-            [part.format(port=self.port) for part in self.command], cwd=BACKEND_DIR, env=self.env,
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            [part.format(port=self.port) for part in self.command],
+            cwd=BACKEND_DIR,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """Test helpers: running apps, a webhook receiver, polling."""
+
 from __future__ import annotations
 
 import asyncio
@@ -89,10 +90,16 @@ class WebhookReceiver:
         lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                d = Delivery(self.headers.get("X-Event-Id"), self.headers.get("X-Signature"), raw, 200, time.time(),
-                             self.headers.get("X-Signature-Timestamped"))
+                d = Delivery(
+                    self.headers.get("X-Event-Id"),
+                    self.headers.get("X-Signature"),
+                    raw,
+                    200,
+                    time.time(),
+                    self.headers.get("X-Signature-Timestamped"),
+                )
                 with lock:
                     if not receiver.accepting or receiver.refuse(d, list(receiver.deliveries)):
                         d.status = 503

@@ -1,4 +1,5 @@
 """Hard kills: a real server process killed with SIGKILL loses no event and no deadline."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """The migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
@@ -15,9 +16,7 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
         await db.migrate()  # a second start finds nothing to do
 
         async with db.engine.connect() as conn:
-            diff = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
-            )
+            diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata))
         assert diff == []
     finally:
         await db.dispose()

@@ -1,4 +1,5 @@
 """A cap on request body size, enforced while the body streams in."""
+
 from __future__ import annotations
 
 from starlette.responses import JSONResponse

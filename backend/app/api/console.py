@@ -3,6 +3,7 @@
 The page only talks to the JSON API, so auth lives there; the page itself is public. Its content
 security policy allows no inline script or handler, a second wall behind rendering callers' words
 as text."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Database outages as the client should see them: 503 with Retry-After, never a 500, and a read
 that lost its connection (a server restart, a failover, a killed backend) tried once more first."""
+
 from __future__ import annotations
 
 import logging
@@ -39,7 +40,9 @@ class DatabaseFaults:
                     raise
                 if retry and exc.connection_invalidated:
                     retry = False
-                    log.warning("database connection lost during %s %s; trying once more", scope["method"], scope["path"])
+                    log.warning(
+                        "database connection lost during %s %s; trying once more", scope["method"], scope["path"]
+                    )
                     continue
                 # A lost connection, a failover, a deadlock, a full disk: the transaction rolled
                 # back and nothing was written, so the client may simply try again.

@@ -1,4 +1,5 @@
 """Request-scoped dependencies: the services and the bearer-token roles."""
+
 from __future__ import annotations
 
 import hmac
@@ -72,7 +73,8 @@ def require_agent(request: Request, settings: Annotated[Settings, Depends(_setti
     wait = request.app.state.agent_rate.take()
     if wait is not None:
         raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, f"the agent token is over {settings.agent_rate_per_second:g} requests a second",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"the agent token is over {settings.agent_rate_per_second:g} requests a second",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
 
@@ -91,7 +93,9 @@ async def may_see_the_call(request: Request, rid: str, settings: Settings, servi
 
 
 async def require_call_key(
-    rid: str, request: Request, settings: Annotated[Settings, Depends(_settings)],
+    rid: str,
+    request: Request,
+    settings: Annotated[Settings, Depends(_settings)],
     services: Annotated[Services, Depends(_services)],
 ) -> None:
     if not await may_see_the_call(request, rid, settings, services):

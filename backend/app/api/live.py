@@ -1,4 +1,5 @@
 """The console's live feeds: the change stream (server-sent events) and the daily overview."""
+
 from __future__ import annotations
 
 import json

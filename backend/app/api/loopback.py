@@ -1,5 +1,6 @@
 """With auth off, the API belongs to this machine alone, however the server was started
 (`make run`, or `uvicorn app.main:app --host 0.0.0.0` by hand)."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -1,4 +1,5 @@
 """A token bucket: a steady rate with room for bursts (one per process; the agent token's)."""
+
 from __future__ import annotations
 
 import time

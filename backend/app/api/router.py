@@ -1,4 +1,5 @@
 """HTTP endpoints (shared/CONTRACT.md). Thin: validate, call a service, return its read model."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -11,7 +12,6 @@ from app.api.deps import AgentAllowed, ServicesDep, SettingsDep, SupervisorOnly,
 from app.api.schemas import (
     ConflictOut,
     EntryCreate,
-    PhrasingCreate,
     EntryDetail,
     EntryEdit,
     HelpRequestCreate,
@@ -19,14 +19,15 @@ from app.api.schemas import (
     HelpRequestUpdate,
     HelpRequestView,
     KnowledgeBaseEntryView,
+    PhrasingCreate,
     PresenceIn,
     ResponseCreate,
     SearchOut,
 )
 from app.models import DeliveryStatus, RequestStatus
-from app.services.snapshots import CreatedHelpRequest
 from app.services.help_requests import NewHelpRequest
 from app.services.outbox_view import DeliveryView
+from app.services.snapshots import CreatedHelpRequest
 
 router = APIRouter(prefix="/api")
 ops_router = APIRouter()
@@ -35,16 +36,23 @@ NOT_FOUND = {404: {"description": "No help request with that id"}}
 
 
 @router.post(
-    "/help-requests", status_code=status.HTTP_201_CREATED, response_model=CreatedHelpRequest,
-    dependencies=AgentAllowed, tags=["help requests"],
+    "/help-requests",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CreatedHelpRequest,
+    dependencies=AgentAllowed,
+    tags=["help requests"],
 )
 async def create_help_request(body: HelpRequestCreate, svc: ServicesDep) -> CreatedHelpRequest:
     """Open a request; the reply's `call_key` is what lets the agent token change it later."""
     return await svc.help_requests.create(
         NewHelpRequest(
-            customer_name=body.customer_name, question=body.question, channel=body.channel,
-            customer_contact=body.customer_contact or None, notes=body.notes or None,
-            transcript=[line.model_dump() for line in body.transcript], caller_on_line=body.caller_on_line,
+            customer_name=body.customer_name,
+            question=body.question,
+            channel=body.channel,
+            customer_contact=body.customer_contact or None,
+            notes=body.notes or None,
+            transcript=[line.model_dump() for line in body.transcript],
+            caller_on_line=body.caller_on_line,
         )
     )
 
@@ -61,8 +69,11 @@ async def list_help_requests(
 
 
 @router.get(
-    "/help-requests/{rid}", response_model=HelpRequestDetail, responses=NOT_FOUND,
-    dependencies=AgentAllowed, tags=["help requests"],
+    "/help-requests/{rid}",
+    response_model=HelpRequestDetail,
+    responses=NOT_FOUND,
+    dependencies=AgentAllowed,
+    tags=["help requests"],
 )
 async def get_help_request(rid: str, request: Request, svc: ServicesDep, settings: SettingsDep) -> HelpRequestDetail:
     """With the agent token, the caller's data (name, number, question, transcript, timeline) only
@@ -72,20 +83,28 @@ async def get_help_request(rid: str, request: Request, svc: ServicesDep, setting
 
 
 @router.patch(
-    "/help-requests/{rid}", response_model=HelpRequestView, responses={**NOT_FOUND, **CONFLICT},
-    dependencies=ThisCallOnly, tags=["help requests"],
+    "/help-requests/{rid}",
+    response_model=HelpRequestView,
+    responses={**NOT_FOUND, **CONFLICT},
+    dependencies=ThisCallOnly,
+    tags=["help requests"],
 )
 async def update_help_request(rid: str, body: HelpRequestUpdate, svc: ServicesDep) -> HelpRequestView:
     """The agent adds what it learned later in the call: the caller's name or number, the transcript."""
     return await svc.help_requests.update_caller(
-        rid, customer_name=body.customer_name, customer_contact=body.customer_contact,
+        rid,
+        customer_name=body.customer_name,
+        customer_contact=body.customer_contact,
         transcript=None if body.transcript is None else [line.model_dump() for line in body.transcript],
     )
 
 
 @router.post(
-    "/help-requests/{rid}/presence", response_model=HelpRequestView, responses=NOT_FOUND,
-    dependencies=ThisCallOnly, tags=["live calls"],
+    "/help-requests/{rid}/presence",
+    response_model=HelpRequestView,
+    responses=NOT_FOUND,
+    dependencies=ThisCallOnly,
+    tags=["live calls"],
 )
 async def set_caller_presence(rid: str, body: PresenceIn, svc: ServicesDep) -> HelpRequestView:
     """The agent says the caller is still in the call (a lease; renew it every few seconds) or has
@@ -94,9 +113,11 @@ async def set_caller_presence(rid: str, body: PresenceIn, svc: ServicesDep) -> H
 
 
 @router.post(
-    "/help-requests/{rid}/follow-up", response_model=HelpRequestView,
+    "/help-requests/{rid}/follow-up",
+    response_model=HelpRequestView,
     responses={**NOT_FOUND, 409: {"description": "No answer yet, or the text has already gone out"}},
-    dependencies=ThisCallOnly, tags=["live calls"],
+    dependencies=ThisCallOnly,
+    tags=["live calls"],
 )
 async def take_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
     """The agent will tell the caller on the line: the held text is cancelled (`said_in_call`).
@@ -105,8 +126,11 @@ async def take_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
 
 
 @router.delete(
-    "/help-requests/{rid}/follow-up", response_model=HelpRequestView, responses=NOT_FOUND,
-    dependencies=ThisCallOnly, tags=["live calls"],
+    "/help-requests/{rid}/follow-up",
+    response_model=HelpRequestView,
+    responses=NOT_FOUND,
+    dependencies=ThisCallOnly,
+    tags=["live calls"],
 )
 async def give_back_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
     """The agent took the follow-up but the caller did not hear it all: it goes out as a text."""
@@ -114,20 +138,31 @@ async def give_back_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
 
 
 @router.post(
-    "/help-requests/{rid}/response", response_model=HelpRequestView, responses={**NOT_FOUND, **CONFLICT},
-    dependencies=SupervisorOnly, tags=["help requests"],
+    "/help-requests/{rid}/response",
+    response_model=HelpRequestView,
+    responses={**NOT_FOUND, **CONFLICT},
+    dependencies=SupervisorOnly,
+    tags=["help requests"],
 )
 async def respond_to_help_request(rid: str, body: ResponseCreate, svc: ServicesDep) -> HelpRequestView:
     """Answer a pending request (learned into the KB), or mark it unresolved."""
     return await svc.help_requests.respond(
-        rid, answer=body.answer, topic=body.topic or None, unresolved=body.unresolved,
-        notes=body.notes or None, responder=body.answered_by or "supervisor", entry_id=body.entry_id,
+        rid,
+        answer=body.answer,
+        topic=body.topic or None,
+        unresolved=body.unresolved,
+        notes=body.notes or None,
+        responder=body.answered_by or "supervisor",
+        entry_id=body.entry_id,
     )
 
 
 @router.post(
-    "/help-requests/{rid}/timeout", response_model=HelpRequestView, responses={**NOT_FOUND, **CONFLICT},
-    dependencies=SupervisorOnly, tags=["help requests"],
+    "/help-requests/{rid}/timeout",
+    response_model=HelpRequestView,
+    responses={**NOT_FOUND, **CONFLICT},
+    dependencies=SupervisorOnly,
+    tags=["help requests"],
 )
 async def time_out_help_request(rid: str, svc: ServicesDep) -> HelpRequestView:
     return await svc.help_requests.time_out(rid)
@@ -142,30 +177,42 @@ async def list_knowledge_base(svc: ServicesDep, include_retired: bool = False) -
 
 
 @router.post(
-    "/knowledge-base", status_code=status.HTTP_201_CREATED, response_model=KnowledgeBaseEntryView,
+    "/knowledge-base",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KnowledgeBaseEntryView,
     responses={409: {"description": "An entry with this question exists"}},
-    dependencies=SupervisorOnly, tags=["knowledge base"],
+    dependencies=SupervisorOnly,
+    tags=["knowledge base"],
 )
 async def create_knowledge_base_entry(body: EntryCreate, svc: ServicesDep) -> KnowledgeBaseEntryView:
-    return await svc.kb.create(question=body.question, answer=body.answer, topic=body.topic or None,
-                               actor=body.by or "supervisor")
+    return await svc.kb.create(
+        question=body.question, answer=body.answer, topic=body.topic or None, actor=body.by or "supervisor"
+    )
 
 
 @router.get("/knowledge-base/search", response_model=SearchOut, dependencies=AgentAllowed, tags=["knowledge base"])
-async def search_knowledge_base(
-    svc: ServicesDep, q: Annotated[str, Query(min_length=1, max_length=2000)]
-) -> SearchOut:
+async def search_knowledge_base(svc: ServicesDep, q: Annotated[str, Query(min_length=1, max_length=2000)]) -> SearchOut:
     """`match` is set only when the answer is safe to say to a caller who asked `q`."""
     if not q.strip() or "\x00" in q:
         raise RequestValidationError(
-            [{"type": "value_error", "loc": ("query", "q"), "msg": "q must be a question, not blank or NUL", "input": q}]
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "q"),
+                    "msg": "q must be a question, not blank or NUL",
+                    "input": q,
+                }
+            ]
         )
     return SearchOut.of(await svc.kb.search(q.strip()))
 
 
 @router.get(
-    "/knowledge-base/{entry_id}", response_model=EntryDetail, responses={404: {"description": "No such entry"}},
-    dependencies=AgentAllowed, tags=["knowledge base"],
+    "/knowledge-base/{entry_id}",
+    response_model=EntryDetail,
+    responses={404: {"description": "No such entry"}},
+    dependencies=AgentAllowed,
+    tags=["knowledge base"],
 )
 async def get_knowledge_base_entry(entry_id: str, svc: ServicesDep) -> EntryDetail:
     """One entry (retired ones too) with its audit trail."""
@@ -174,30 +221,41 @@ async def get_knowledge_base_entry(entry_id: str, svc: ServicesDep) -> EntryDeta
 
 
 @router.patch(
-    "/knowledge-base/{entry_id}", response_model=KnowledgeBaseEntryView,
+    "/knowledge-base/{entry_id}",
+    response_model=KnowledgeBaseEntryView,
     responses={404: {"description": "No such active entry"}, 409: {"description": "Another entry has that question"}},
-    dependencies=SupervisorOnly, tags=["knowledge base"],
+    dependencies=SupervisorOnly,
+    tags=["knowledge base"],
 )
 async def edit_knowledge_base_entry(entry_id: str, body: EntryEdit, svc: ServicesDep) -> KnowledgeBaseEntryView:
-    return await svc.kb.edit(entry_id, question=body.question, answer=body.answer, topic=body.topic,
-                             actor=body.by or "supervisor")
+    return await svc.kb.edit(
+        entry_id, question=body.question, answer=body.answer, topic=body.topic, actor=body.by or "supervisor"
+    )
 
 
 @router.delete(
-    "/knowledge-base/{entry_id}", response_model=KnowledgeBaseEntryView,
-    responses={404: {"description": "No such active entry"}}, dependencies=SupervisorOnly, tags=["knowledge base"],
+    "/knowledge-base/{entry_id}",
+    response_model=KnowledgeBaseEntryView,
+    responses={404: {"description": "No such active entry"}},
+    dependencies=SupervisorOnly,
+    tags=["knowledge base"],
 )
 async def retire_knowledge_base_entry(
-    entry_id: str, svc: ServicesDep, by: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$")] = "supervisor"
+    entry_id: str,
+    svc: ServicesDep,
+    by: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$")] = "supervisor",
 ) -> KnowledgeBaseEntryView:
     """Retire an entry: it stops answering callers and stays readable with its history."""
     return await svc.kb.retire(entry_id, actor=by)
 
 
 @router.post(
-    "/knowledge-base/{entry_id}/phrasings", status_code=status.HTTP_201_CREATED, response_model=KnowledgeBaseEntryView,
+    "/knowledge-base/{entry_id}/phrasings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KnowledgeBaseEntryView,
     responses={404: {"description": "No such active entry"}, 409: {"description": "That is another entry's question"}},
-    dependencies=SupervisorOnly, tags=["knowledge base"],
+    dependencies=SupervisorOnly,
+    tags=["knowledge base"],
 )
 async def add_knowledge_base_phrasing(entry_id: str, body: PhrasingCreate, svc: ServicesDep) -> KnowledgeBaseEntryView:
     """Another way callers ask this entry's question: it matches like the question itself."""
@@ -205,12 +263,16 @@ async def add_knowledge_base_phrasing(entry_id: str, body: PhrasingCreate, svc: 
 
 
 @router.delete(
-    "/knowledge-base/{entry_id}/phrasings/{phrasing_id}", response_model=KnowledgeBaseEntryView,
-    responses={404: {"description": "No such active entry or phrasing"}}, dependencies=SupervisorOnly,
+    "/knowledge-base/{entry_id}/phrasings/{phrasing_id}",
+    response_model=KnowledgeBaseEntryView,
+    responses={404: {"description": "No such active entry or phrasing"}},
+    dependencies=SupervisorOnly,
     tags=["knowledge base"],
 )
 async def remove_knowledge_base_phrasing(
-    entry_id: str, phrasing_id: str, svc: ServicesDep,
+    entry_id: str,
+    phrasing_id: str,
+    svc: ServicesDep,
     by: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$")] = "supervisor",
 ) -> KnowledgeBaseEntryView:
     """Stop a phrasing from leading callers to this entry (kept in the entry's history)."""
@@ -218,8 +280,11 @@ async def remove_knowledge_base_phrasing(
 
 
 @router.post(
-    "/knowledge-base/{entry_id}/uses", status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"description": "No such active entry"}}, dependencies=AgentAllowed, tags=["knowledge base"],
+    "/knowledge-base/{entry_id}/uses",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "No such active entry"}},
+    dependencies=AgentAllowed,
+    tags=["knowledge base"],
 )
 async def record_knowledge_base_use(entry_id: str, svc: ServicesDep) -> Response:
     """The agent said this entry's answer to a caller: counted in `times_used`."""
@@ -227,9 +292,7 @@ async def record_knowledge_base_use(entry_id: str, svc: ServicesDep) -> Response
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get(
-    "/notifications", response_model=list[DeliveryView], dependencies=SupervisorOnly, tags=["notifications"]
-)
+@router.get("/notifications", response_model=list[DeliveryView], dependencies=SupervisorOnly, tags=["notifications"])
 async def list_notifications(
     svc: ServicesDep,
     status: DeliveryStatus | None = None,

@@ -1,4 +1,5 @@
 """Request payloads; response shapes come from the domain's read models."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -21,13 +22,12 @@ __all__ = [
     "HelpRequestCreate",
     "HelpRequestDetail",
     "HelpRequestUpdate",
-    "PresenceIn",
     "HelpRequestView",
     "KnowledgeBaseEntryView",
+    "PresenceIn",
     "ResponseCreate",
     "SearchOut",
 ]
-
 
 
 def _no_nul(value: str) -> str:
@@ -140,7 +140,10 @@ class SearchOut(BaseModel):
         return cls(
             query=result.query,
             match=result.match,
-            candidates=[CandidateOut(entry=c.entry, score=c.score, judged=c.judged, rejected=c.rejected) for c in result.candidates],
+            candidates=[
+                CandidateOut(entry=c.entry, score=c.score, judged=c.judged, rejected=c.rejected)
+                for c in result.candidates
+            ],
             reason=result.reason,
         )
 
@@ -187,4 +190,3 @@ class EntryDetail(KnowledgeBaseEntryView):
 class ConflictOut(BaseModel):
     detail: str
     current: dict[str, Any] = Field(description="The request as it is now: who answered it and what.")
-

@@ -4,6 +4,7 @@ Notices carry only what changed (a help request or a KB entry, by id); readers f
 state through the ordinary API, so a notice can never show something the API would not. A
 subscriber too slow to keep up gets one `resync` in place of what it missed.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -4,6 +4,7 @@ Each process NOTIFYs its own changes and LISTENs for the others', so a console c
 process sees every change. A notice lost while the listening connection was down is made good by a
 `resync` to local subscribers once it is back. SQLite runs one process and needs none of this.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,7 +58,7 @@ class PostgresChangeRelay:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._received)
                 self._connected.set()
                 if not first:

@@ -1,4 +1,5 @@
 """The outbox deliverer: every event to every sink, at least once, with backoff, across restarts."""
+
 from __future__ import annotations
 
 import asyncio
@@ -120,16 +121,17 @@ class SinkWorker(WakeableLoop):
     async def _record(self, session: AsyncSession, delivery: OutboxDelivery, attempts: int, error: str | None) -> None:
         now = self.clock()
         event = delivery.event
-        request = (
-            await repository.get_request(session=session, rid=event.request_id) if event.request_id else None
-        )
+        request = await repository.get_request(session=session, rid=event.request_id) if event.request_id else None
         delivery.locked_until = None
         if error is None:
             delivery.status, delivery.delivered_at, delivery.last_error = DeliveryStatus.DELIVERED, now, None
             DELIVERIES.labels(self.sink.name, "delivered").inc()
             if request is not None:
                 repository.add_timeline(
-                    request=request, at=now, kind="notified", actor=self.sink.name,
+                    request=request,
+                    at=now,
+                    kind="notified",
+                    actor=self.sink.name,
                     message=f"{DELIVERED_PHRASE[EventType(event.type)]} via {self.sink.name}",
                 )
             return
@@ -138,15 +140,24 @@ class SinkWorker(WakeableLoop):
         if retry_at is not None:
             delivery.next_attempt_at = retry_at
             DELIVERIES.labels(self.sink.name, "failed").inc()
-            log.warning("%s delivery of %s failed (attempt %d, %s); retry at %s",
-                        self.sink.name, event.id, attempts, error, retry_at.isoformat(timespec="seconds"))
+            log.warning(
+                "%s delivery of %s failed (attempt %d, %s); retry at %s",
+                self.sink.name,
+                event.id,
+                attempts,
+                error,
+                retry_at.isoformat(timespec="seconds"),
+            )
             return
         delivery.status = DeliveryStatus.DEAD
         DELIVERIES.labels(self.sink.name, "dead").inc()
         log.error("%s delivery of %s is dead after %d attempts: %s", self.sink.name, event.id, attempts, error)
         if request is not None:
             repository.add_timeline(
-                request=request, at=now, kind="notify_dead", actor=self.sink.name,
+                request=request,
+                at=now,
+                kind="notify_dead",
+                actor=self.sink.name,
                 message=f"Gave up on {event.type} via {self.sink.name} after {attempts} attempts: {error}",
             )
 

@@ -1,4 +1,5 @@
 """Domain errors; the API maps each to an HTTP status in one place (app/main.py)."""
+
 from __future__ import annotations
 
 from typing import Any

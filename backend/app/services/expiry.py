@@ -1,4 +1,5 @@
 """Durable timeouts: sleep until the earliest stored deadline, or until woken by a new request."""
+
 from __future__ import annotations
 
 import logging

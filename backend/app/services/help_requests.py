@@ -1,4 +1,5 @@
 """The help-request lifecycle: pending -> resolved | unresolved, each step one transaction."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import HelpRequest, RequestStatus, SupervisorResponse, utcnow
+from app.services.errors import InvalidTransition, NotFound
 from app.services.kb import decision
 from app.services.kb.search import candidates
-from app.services.errors import InvalidTransition, NotFound
 from app.services.kb.service import KnowledgeBase, Learned
 from app.services.livekit_agent import LiveKitAgent
 from app.services.notifications import EventType, Notifier
@@ -108,7 +109,10 @@ class HelpRequestService:
             await session.flush()
             via = f" by {new.channel}" + (f", contact {new.customer_contact}" if new.customer_contact else "")
             repository.add_timeline(
-                request=req, at=now, kind="asked", actor=new.customer_name,
+                request=req,
+                at=now,
+                kind="asked",
+                actor=new.customer_name,
                 message=f"{new.customer_name} asked{via}: {new.question}",
             )
             if head is None:
@@ -119,7 +123,10 @@ class HelpRequestService:
                     "one answer will reach both callers"
                 )
                 repository.add_timeline(
-                    request=head, at=now, kind="attached", actor="agent",
+                    request=head,
+                    at=now,
+                    kind="attached",
+                    actor="agent",
                     message=f"{new.customer_name} asked the same question (request {req.id})",
                 )
             repository.add_timeline(request=req, at=now, kind="escalated", actor="agent", message=escalation)
@@ -160,7 +167,11 @@ class HelpRequestService:
             return [HelpRequestView.of(r) for r in rows]
 
     async def update_caller(
-        self, rid: str, *, customer_name: str | None = None, customer_contact: str | None = None,
+        self,
+        rid: str,
+        *,
+        customer_name: str | None = None,
+        customer_contact: str | None = None,
         transcript: list[dict[str, str]] | None = None,
     ) -> HelpRequestView:
         """What the agent learns later in the call: the caller's name or number while the request is
@@ -175,12 +186,22 @@ class HelpRequestService:
             if req.status != RequestStatus.PENDING and (customer_name or customer_contact or not still_on_line):
                 raise InvalidTransition(rid, req.status, HelpRequestView.of(req).model_dump(mode="json"))
             if customer_name and customer_name != req.customer_name:
-                repository.add_timeline(request=req, at=now, kind="caller", actor="agent",
-                                        message=f"Caller gave their name: {customer_name}")
+                repository.add_timeline(
+                    request=req,
+                    at=now,
+                    kind="caller",
+                    actor="agent",
+                    message=f"Caller gave their name: {customer_name}",
+                )
                 req.customer_name = customer_name
             if customer_contact and customer_contact != req.customer_contact:
-                repository.add_timeline(request=req, at=now, kind="caller", actor="agent",
-                                        message=f"Caller gave a contact: {customer_contact}")
+                repository.add_timeline(
+                    request=req,
+                    at=now,
+                    kind="caller",
+                    actor="agent",
+                    message=f"Caller gave a contact: {customer_contact}",
+                )
                 req.customer_contact = customer_contact
             if transcript is not None:
                 req.transcript = list(transcript)
@@ -219,34 +240,62 @@ class HelpRequestService:
         async with self.db.transaction() as session:
             await repository.lock_group(session=session, rid=rid)
             won = await repository.leave_pending(
-                session=session, rid=rid, status=status, now=now,
-                answer=None if unresolved else answer, answered_by=responder,
+                session=session,
+                rid=rid,
+                status=status,
+                now=now,
+                answer=None if unresolved else answer,
+                answered_by=responder,
             )
             req = await self._load_after_transition(session, rid, won)
             learned = None
             if not unresolved:
                 assert answer is not None  # the API refuses an empty answer unless unresolved
                 learned = await self.kb.learn(
-                    session=session, question=req.question, answer=answer, topic=topic,
-                    source_request_id=rid, vectors=vectors, now=now, actor=responder, entry_id=entry_id,
+                    session=session,
+                    question=req.question,
+                    answer=answer,
+                    topic=topic,
+                    source_request_id=rid,
+                    vectors=vectors,
+                    now=now,
+                    actor=responder,
+                    entry_id=entry_id,
                 )
             answered = [req]
             for other_id in await repository.pending_group_ids(session=session, root=req.attached_to or rid):
                 if await repository.leave_pending(
-                    session=session, rid=other_id, status=status, now=now,
-                    answer=None if unresolved else answer, answered_by=responder,
+                    session=session,
+                    rid=other_id,
+                    status=status,
+                    now=now,
+                    answer=None if unresolved else answer,
+                    answered_by=responder,
                 ):
                     answered.append(await self._load_after_transition(session, other_id, True))
             for member in answered:
                 # Each request of the group shows the answer it got, the one that was typed or not.
                 session.add(
                     SupervisorResponse(
-                        request_id=member.id, answer=answer, topic=topic, unresolved=unresolved,
-                        notes=notes, responder=responder, created_at=now,
+                        request_id=member.id,
+                        answer=answer,
+                        topic=topic,
+                        unresolved=unresolved,
+                        notes=notes,
+                        responder=responder,
+                        created_at=now,
                     )
                 )
-                self._record_response(session, member, now=now, responder=responder, answer=answer,
-                                      notes=notes, learned=learned, via=None if member is req else rid)
+                self._record_response(
+                    session,
+                    member,
+                    now=now,
+                    responder=responder,
+                    answer=answer,
+                    notes=notes,
+                    learned=learned,
+                    via=None if member is req else rid,
+                )
                 self.calls.notify_customer(session=session, kind=kind, request=member, now=now)
             view = HelpRequestView.of(req)
         if learned is not None:
@@ -257,14 +306,24 @@ class HelpRequestService:
 
     @staticmethod
     def _record_response(
-        session: AsyncSession, req: HelpRequest, *, now: datetime, responder: str, answer: str | None,
-        notes: str | None, learned: Learned | None, via: str | None,
+        session: AsyncSession,
+        req: HelpRequest,
+        *,
+        now: datetime,
+        responder: str,
+        answer: str | None,
+        notes: str | None,
+        learned: Learned | None,
+        via: str | None,
     ) -> None:
         also = f" (with request {via}, the same question)" if via else ""
         if answer is None or learned is None:
             why = f" ({notes})" if notes else ""
             repository.add_timeline(
-                request=req, at=now, kind="unresolved", actor=responder,
+                request=req,
+                at=now,
+                kind="unresolved",
+                actor=responder,
                 message=f"Marked unresolved by {responder}{also}{why}",
             )
             return
@@ -307,9 +366,7 @@ class HelpRequestService:
         if not won and not must_win:
             return None
         req = await self._load_after_transition(session, rid, won)
-        message = (
-            "Timed out with no answer from a supervisor" if actor == "timeout" else f"Timed out by {actor}"
-        )
+        message = "Timed out with no answer from a supervisor" if actor == "timeout" else f"Timed out by {actor}"
         repository.add_timeline(request=req, at=now, kind="timed_out", actor=actor, message=message)
         self.calls.notify_customer(session=session, kind=EventType.UNRESOLVED, request=req, now=now)
         return HelpRequestView.of(req)

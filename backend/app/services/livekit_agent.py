@@ -7,6 +7,7 @@ agent takes them back (they become `said_in_call`) before it speaks. An agent th
 hangs up without doing so lets the hold lapse and the text goes out. One of the two, never both,
 never none: taking back is a compare-and-set that fails once any deliverer has touched the text.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,7 +52,10 @@ class LiveKitAgent:
         for delivery in event.deliveries:
             delivery.next_attempt_at = until
         repository.add_timeline(
-            request=request, at=now, kind="held_for_call", actor="agent",
+            request=request,
+            at=now,
+            kind="held_for_call",
+            actor="agent",
             message="The caller is on the line: the agent will tell them, and the text goes out only if the call ends first",
         )
 
@@ -69,7 +73,10 @@ class LiveKitAgent:
                 released = await repository.release_held_deliveries(session=session, rid=rid, now=now)
                 if released:
                     repository.add_timeline(
-                        request=req, at=now, kind="call_ended", actor="agent",
+                        request=req,
+                        at=now,
+                        kind="call_ended",
+                        actor="agent",
                         message="The caller hung up before the agent could tell them: the follow-up goes out as a text",
                     )
             view = HelpRequestView.of(req)
@@ -94,14 +101,19 @@ class LiveKitAgent:
                 return HelpRequestView.of(req)
             if req.caller_on_line_until is None or req.caller_on_line_until <= now:
                 # Presence ended (hang-up, or a lapsed lease): the text is the caller's only way to hear it.
-                raise Conflict(f"the caller of help request {rid} is no longer on the line; the follow-up goes as a text")
+                raise Conflict(
+                    f"the caller of help request {rid} is no longer on the line; the follow-up goes as a text"
+                )
             taken = await repository.take_back_deliveries(session=session, event_id=event.id, now=now)
             if taken != len(event.deliveries):
                 # Some sink already sent (or is sending) the text: saying it too would tell the caller twice.
                 raise Conflict(f"the follow-up for help request {rid} has already gone out as a text")
             said = req.answer if req.status == RequestStatus.RESOLVED else "no answer was found yet"
             repository.add_timeline(
-                request=req, at=now, kind="said_in_call", actor="agent",
+                request=req,
+                at=now,
+                kind="said_in_call",
+                actor="agent",
                 message=f"Told the caller on the line: {said}",
             )
             view = HelpRequestView.of(req)
@@ -115,12 +127,17 @@ class LiveKitAgent:
         async with self.db.transaction() as session:
             req = await self._load(session, rid, lock=True)
             event = await repository.latest_customer_event(session=session, rid=rid)
-            returned = 0 if event is None else await repository.give_back_deliveries(
-                session=session, event_id=event.id, now=now
+            returned = (
+                0
+                if event is None
+                else await repository.give_back_deliveries(session=session, event_id=event.id, now=now)
             )
             if returned:
                 repository.add_timeline(
-                    request=req, at=now, kind="call_ended", actor="agent",
+                    request=req,
+                    at=now,
+                    kind="call_ended",
+                    actor="agent",
                     message="The caller did not hear the whole answer in the call: it goes out as a text",
                 )
             view = HelpRequestView.of(req)

@@ -1,7 +1,9 @@
 """Background loops that sleep until their next due time, a wake-up, or a stop."""
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from datetime import datetime
@@ -45,10 +47,8 @@ class WakeableLoop(ABC):
             if self._stopping or delay == 0:
                 continue
             timeout = self.max_sleep if delay is None else min(delay, self.max_sleep)
-            try:
+            with contextlib.suppress(TimeoutError):  # woken early or not: the next step decides
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
-            except TimeoutError:
-                pass
 
 
 async def stop_loops(loops: list[WakeableLoop], tasks: list[asyncio.Task[None]], grace: float = 5.0) -> None:

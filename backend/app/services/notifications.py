@@ -1,4 +1,5 @@
 """What each state change tells whom: the outbox rows written inside the change's transaction."""
+
 from __future__ import annotations
 
 import json

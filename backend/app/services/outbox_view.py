@@ -1,6 +1,6 @@
 """What supervisors see of the outbox: deliveries by status, the dead ones above all."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 from pydantic import BaseModel
 
@@ -34,10 +34,18 @@ class OutboxView:
             rows = await repository.list_deliveries(session=session, status=status, limit=limit)
             return [
                 DeliveryView(
-                    event_id=d.event.id, type=d.event.type, recipient=d.event.recipient,
-                    request_id=d.event.request_id, message=d.event.message, sink=d.sink, status=d.status,
-                    attempts=d.attempts, last_error=d.last_error, created_at=d.event.created_at,
-                    next_attempt_at=d.next_attempt_at, delivered_at=d.delivered_at,
+                    event_id=d.event.id,
+                    type=d.event.type,
+                    recipient=d.event.recipient,
+                    request_id=d.event.request_id,
+                    message=d.event.message,
+                    sink=d.sink,
+                    status=d.status,
+                    attempts=d.attempts,
+                    last_error=d.last_error,
+                    created_at=d.event.created_at,
+                    next_attempt_at=d.next_attempt_at,
+                    delivered_at=d.delivered_at,
                 )
                 for d in rows
             ]

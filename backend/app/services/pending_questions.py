@@ -4,6 +4,7 @@ finds a pending request with the same question without scanning every pending on
 The index is a hint, never the truth: the request it proposes is checked (still pending, still a
 group's head) inside the transaction that attaches to it. Requests another API process opened
 arrive within REFRESH_INTERVAL; one answered elsewhere is dropped the first time it is proposed."""
+
 from __future__ import annotations
 
 import asyncio

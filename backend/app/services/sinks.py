@@ -1,4 +1,5 @@
 """Where notification events go. A new channel is a new class with `name` and `send`."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,6 +22,7 @@ class DeliveryFailed(Exception):
 class Sink(Protocol):
     name: str
     deadline: float  # seconds one send may take, all told
+
     async def send(self, event: OutboxEvent) -> None:
         """Deliver or raise; any exception counts as a failed attempt to be retried."""
 
@@ -47,7 +49,9 @@ def sign_with_time(secret: str, body: bytes, timestamp: int) -> str:
 class WebhookSink:
     name = "webhook"
 
-    def __init__(self, url: str, secret: str | None, *, timeout: float, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, url: str, secret: str | None, *, timeout: float, client: httpx.AsyncClient | None = None
+    ) -> None:
         self.url = url
         self.secret = secret
         # httpx's timeout bounds each read; the deadline bounds the whole send (the deliverer's).

@@ -1,4 +1,5 @@
 """Public read models: the shapes every client sees (API responses, webhook `request` bodies)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -106,8 +107,13 @@ class HelpRequestDetail(HelpRequestView):
         answer, nothing of the caller (name, number, words, notes)."""
         return self.model_copy(
             update={
-                "customer_name": "", "question": "", "customer_contact": None, "notes": None, "transcript": [],
-                "history": [], "responses": [r.model_copy(update={"notes": None}) for r in self.responses],
+                "customer_name": "",
+                "question": "",
+                "customer_contact": None,
+                "notes": None,
+                "transcript": [],
+                "history": [],
+                "responses": [r.model_copy(update={"notes": None}) for r in self.responses],
             }
         )
 

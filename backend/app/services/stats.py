@@ -1,10 +1,11 @@
 """The console's overview: what the KB spares supervisors, day by day (UTC days)."""
+
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -32,9 +33,9 @@ class Overview:
         self.clock = clock
 
     async def daily(self, days: int) -> list[DayStats]:
-        today = self.clock().astimezone(timezone.utc).date()
+        today = self.clock().astimezone(UTC).date()
         first = today - timedelta(days=days - 1)
-        since = datetime.combine(first, time.min, tzinfo=timezone.utc)
+        since = datetime.combine(first, time.min, tzinfo=UTC)
         async with self.db.read() as session:
             uses = await repository.kb_use_times(session=session, since=since)
             requests = await repository.requests_touched_since(session=session, since=since)
@@ -65,11 +66,14 @@ class Overview:
             asked = kb_answers[day] + escalations[day]
             out.append(
                 DayStats(
-                    day=day, kb_answers=kb_answers[day], escalations=escalations[day],
+                    day=day,
+                    kb_answers=kb_answers[day],
+                    escalations=escalations[day],
                     answered_without_escalation=round(kb_answers[day] / asked, 3) if asked else None,
                     resolved=len(waits[day]),
                     median_minutes_to_answer=round(statistics.median(waits[day]), 1) if waits[day] else None,
-                    timeouts=timeouts[day], cannot_answer=cannot[day],
+                    timeouts=timeouts[day],
+                    cannot_answer=cannot[day],
                 )
             )
         return out

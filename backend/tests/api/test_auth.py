@@ -1,4 +1,5 @@
 """Bearer tokens per role (shared/CONTRACT.md, Auth) and the refusal to serve openly without them."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from asgi_lifespan import LifespanManager
 
 from app.config import BACKEND_DIR, Settings
@@ -60,14 +60,18 @@ async def _ids(client: httpx.AsyncClient) -> dict[str, str]:
 
 @pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY + AGENT_ALLOWED)
 @pytest.mark.parametrize("headers", [{}, bearer("wrong"), {"Authorization": SUP}, {"Authorization": "Basic abc"}])
-async def test_no_valid_token_is_401(secured: httpx.AsyncClient, method: str, path: str, body: dict | None, headers: dict) -> None:
+async def test_no_valid_token_is_401(
+    secured: httpx.AsyncClient, method: str, path: str, body: dict | None, headers: dict
+) -> None:
     response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY)
-async def test_agent_token_is_403_on_supervisor_endpoints(secured: httpx.AsyncClient, method: str, path: str, body: dict | None) -> None:
+async def test_agent_token_is_403_on_supervisor_endpoints(
+    secured: httpx.AsyncClient, method: str, path: str, body: dict | None
+) -> None:
     ids = await _ids(secured)
     response = await secured.request(method, path.format(**ids), json=body, headers=bearer(AGENT))
     assert response.status_code == 403
@@ -79,13 +83,17 @@ async def test_agent_token_is_403_on_supervisor_endpoints(secured: httpx.AsyncCl
 
 @pytest.mark.parametrize(("method", "path", "body"), AGENT_ALLOWED)
 @pytest.mark.parametrize("token", [AGENT, SUP])
-async def test_agent_endpoints_open_to_both_tokens(secured: httpx.AsyncClient, method: str, path: str, body: dict | None, token: str) -> None:
+async def test_agent_endpoints_open_to_both_tokens(
+    secured: httpx.AsyncClient, method: str, path: str, body: dict | None, token: str
+) -> None:
     response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=bearer(token))
     assert response.status_code in (200, 201, 204)
 
 
 @pytest.mark.parametrize(("method", "path", "body"), SUPERVISOR_ONLY)
-async def test_supervisor_token_opens_everything(secured: httpx.AsyncClient, method: str, path: str, body: dict | None) -> None:
+async def test_supervisor_token_opens_everything(
+    secured: httpx.AsyncClient, method: str, path: str, body: dict | None
+) -> None:
     response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=bearer(SUP))
     assert response.status_code in (200, 201)
 
@@ -100,8 +108,17 @@ async def test_agent_token_without_supervisor_token_leaves_auth_off(sqlite_url: 
         assert (await client.get("/api/help-requests")).status_code == 200
 
 
-@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("::1", True),
-                                                ("0.0.0.0", False), ("192.168.1.5", False), ("salon.example", False)])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+        ("salon.example", False),
+    ],
+)
 def test_loopback_detection(host: str, loopback: bool) -> None:
     assert Settings(_env_file=None, host=host).bind_is_loopback() is loopback
 
@@ -109,14 +126,18 @@ def test_loopback_detection(host: str, loopback: bool) -> None:
 def test_server_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("SUPERVISOR_TOKEN", "AGENT_TOKEN")}
     env.update(HOST="0.0.0.0", PORT="8123", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / uuid.uuid4().hex}.db")
-    proc = subprocess.run([sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode != 0
     assert "SUPERVISOR_TOKEN" in proc.stderr
 
 
 def test_invalid_settings_are_named_not_dumped(tmp_path: Path) -> None:
     env = dict(os.environ, PORT="0", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-    proc = subprocess.run([sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "app"], cwd=BACKEND_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("invalid settings: PORT")
     assert "Traceback" not in proc.stderr
@@ -173,44 +194,64 @@ async def leaked(sqlite_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, http
     settings = make_settings(sqlite_url, supervisor_token="sup", agent_token="agt")
     async with running_app(settings, token="agt") as agent:
         transport = agent.transport  # type: ignore[attr-defined]
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
-                                     headers={"Authorization": "Bearer sup"}) as supervisor:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://127.0.0.1", headers={"Authorization": "Bearer sup"}
+        ) as supervisor:
             yield agent, supervisor
 
 
 async def test_a_leaked_agent_token_reaches_no_other_call(leaked: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
     agent, supervisor = leaked
-    theirs = (await agent.post("/api/help-requests", json=request_body(transcript=[{"role": "caller", "text": "hi"}]))).json()
+    theirs = (
+        await agent.post("/api/help-requests", json=request_body(transcript=[{"role": "caller", "text": "hi"}]))
+    ).json()
     mine = (await agent.post("/api/help-requests", json=request_body(question="Do you do perms?"))).json()
     assert theirs["call_key"] and theirs["call_key"] != mine["call_key"]
     rid, wrong = theirs["id"], {"X-Call-Key": mine["call_key"]}
 
     # Redirect the answer, silence the follow-up, rewrite the call: refused without that call's key.
     for headers in ({}, wrong):
-        assert (await agent.patch(f"/api/help-requests/{rid}", json={"customer_contact": "+15550000000"}, headers=headers)).status_code == 403
-        assert (await agent.patch(f"/api/help-requests/{rid}", json={"transcript": []}, headers=headers)).status_code == 403
-        assert (await agent.post(f"/api/help-requests/{rid}/presence", json={"on_line": True}, headers=headers)).status_code == 403
+        assert (
+            await agent.patch(f"/api/help-requests/{rid}", json={"customer_contact": "+15550000000"}, headers=headers)
+        ).status_code == 403
+        assert (
+            await agent.patch(f"/api/help-requests/{rid}", json={"transcript": []}, headers=headers)
+        ).status_code == 403
+        assert (
+            await agent.post(f"/api/help-requests/{rid}/presence", json={"on_line": True}, headers=headers)
+        ).status_code == 403
         assert (await agent.post(f"/api/help-requests/{rid}/follow-up", headers=headers)).status_code == 403
         assert (await agent.delete(f"/api/help-requests/{rid}/follow-up", headers=headers)).status_code == 403
     # Harvest: no list, and a read by id tells where the request stands, nothing of the caller.
     assert (await agent.get("/api/help-requests")).status_code == 403
     seen = (await agent.get(f"/api/help-requests/{rid}", headers=wrong)).json()
-    assert (seen["status"], seen["customer_name"], seen["customer_contact"], seen["question"]) == ("pending", "", None, "")
+    assert (seen["status"], seen["customer_name"], seen["customer_contact"], seen["question"]) == (
+        "pending",
+        "",
+        None,
+        "",
+    )
     assert seen["transcript"] == [] and seen["history"] == []
     assert "call_key" not in seen
 
     own = {"X-Call-Key": theirs["call_key"]}
     assert (await agent.get(f"/api/help-requests/{rid}", headers=own)).json()["customer_contact"] == "+14155550101"
-    assert (await agent.patch(f"/api/help-requests/{rid}", json={"customer_contact": "+14155550199"}, headers=own)).status_code == 200
+    assert (
+        await agent.patch(f"/api/help-requests/{rid}", json={"customer_contact": "+14155550199"}, headers=own)
+    ).status_code == 200
     assert (await supervisor.get(f"/api/help-requests/{rid}")).json()["customer_contact"] == "+14155550199"
     assert (await agent.get("/api/help-requests/nope", headers=own)).status_code == 404
 
 
-async def test_nothing_about_the_caller_changes_once_answered(leaked: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_nothing_about_the_caller_changes_once_answered(
+    leaked: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
     agent, supervisor = leaked
     req = (await agent.post("/api/help-requests", json=request_body())).json()
     own = {"X-Call-Key": req["call_key"]}
-    assert (await supervisor.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes."})).status_code == 200
+    assert (
+        await supervisor.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes."})
+    ).status_code == 200
     for change in ({"customer_contact": "+15550000000"}, {"customer_name": "Eve"}, {"transcript": []}):
         response = await agent.patch(f"/api/help-requests/{req['id']}", json=change, headers=own)
         assert response.status_code == 409, change

@@ -1,5 +1,6 @@
 """A lost database connection: a read is tried once more and succeeds; a write, or a read that loses
 it twice, is a 503 with Retry-After (never a 500), and a write is never run twice."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -1,4 +1,5 @@
 """Every help-request endpoint's success and error codes (shared/CONTRACT.md)."""
+
 from __future__ import annotations
 
 import uuid
@@ -28,7 +29,7 @@ async def test_create_returns_pending_request_with_deadline_and_timeline(client:
     created = datetime.fromisoformat(body["created_at"])
     assert created.utcoffset() == timedelta(0)
     assert datetime.fromisoformat(body["expires_at"]) - created == timedelta(seconds=1800)
-    assert [item["message"] for item in body["history"]][0].startswith("Ana asked by phone")
+    assert body["history"][0]["message"].startswith("Ana asked by phone")
     assert any("Escalated" in item["message"] for item in body["history"])
 
 
@@ -99,7 +100,9 @@ async def test_list_rejects_bad_query_with_422(client: httpx.AsyncClient, query:
 
 async def test_get_returns_request_with_responses_and_404_for_unknown(client: httpx.AsyncClient) -> None:
     req = await create(client)
-    await client.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, from $220.", "topic": "services"})
+    await client.post(
+        f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, from $220.", "topic": "services"}
+    )
 
     detail = (await client.get(f"/api/help-requests/{req['id']}")).json()
     assert detail["status"] == "resolved"
@@ -162,8 +165,15 @@ async def test_unresolved_response_writes_no_kb_and_needs_no_answer(client: http
 
 @pytest.mark.parametrize(
     "body",
-    [{"answer": ""}, {"answer": "   "}, {}, {"answer": "x" * 4001}, {"unresolved": "maybe"},
-     {"answer": "Yes", "topic": "t" * 101}, {"answer": "Yes\x00"}],
+    [
+        {"answer": ""},
+        {"answer": "   "},
+        {},
+        {"answer": "x" * 4001},
+        {"unresolved": "maybe"},
+        {"answer": "Yes", "topic": "t" * 101},
+        {"answer": "Yes\x00"},
+    ],
 )
 async def test_response_rejects_bad_input_with_422(client: httpx.AsyncClient, body: dict) -> None:
     req = await create(client)
@@ -186,7 +196,9 @@ async def test_response_precedence_is_422_then_404_then_409(client: httpx.AsyncC
 async def test_second_answer_is_409_showing_the_winner_and_changes_nothing(client: httpx.AsyncClient) -> None:
     req = await create(client)
     await client.post(f"/api/help-requests/{req['id']}/response", json={"answer": "First.", "answered_by": "Priya"})
-    late = await client.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Second.", "answered_by": "Sam"})
+    late = await client.post(
+        f"/api/help-requests/{req['id']}/response", json={"answer": "Second.", "answered_by": "Sam"}
+    )
 
     assert late.status_code == 409
     assert late.json()["current"]["answer"] == "First."

@@ -1,4 +1,5 @@
 """Knowledge base listing, search shape, and the starter KB."""
+
 from __future__ import annotations
 
 import json
@@ -102,7 +103,12 @@ async def test_adding_a_question_that_exists_is_409(client: httpx.AsyncClient) -
 
 @pytest.mark.parametrize(
     "body",
-    [{"question": "", "answer": "A"}, {"question": "Q?", "answer": ""}, {"question": "Q?"}, {"question": "Q" * 2001, "answer": "A"}],
+    [
+        {"question": "", "answer": "A"},
+        {"question": "Q?", "answer": ""},
+        {"question": "Q?"},
+        {"question": "Q" * 2001, "answer": "A"},
+    ],
 )
 async def test_adding_bad_entries_is_422(client: httpx.AsyncClient, body: dict) -> None:
     assert (await client.post("/api/knowledge-base", json=body)).status_code == 422
@@ -115,7 +121,10 @@ async def test_edit_changes_what_search_says_and_keeps_history(client: httpx.Asy
     match = (await client.get("/api/knowledge-base/search", params={"q": "Do you do perms?"})).json()["match"]
     assert match["answer"] == "Yes, from $120."
     history = (await client.get(f"/api/knowledge-base/{entry['id']}")).json()["history"]
-    assert [(h["action"], h["answer"]) for h in history] == [("learned", "Yes, from $110."), ("edited", "Yes, from $120.")]
+    assert [(h["action"], h["answer"]) for h in history] == [
+        ("learned", "Yes, from $110."),
+        ("edited", "Yes, from $120."),
+    ]
 
 
 async def test_edit_errors(client: httpx.AsyncClient) -> None:
@@ -133,7 +142,9 @@ async def test_retire_stops_matching_and_keeps_the_entry_readable(client: httpx.
     assert retired.status_code == 200 and retired.json()["retired_at"] is not None
     assert (await client.get("/api/knowledge-base/search", params={"q": "Do you do perms?"})).json()["match"] is None
     assert (await client.get("/api/knowledge-base")).json() == []
-    assert [e["id"] for e in (await client.get("/api/knowledge-base", params={"include_retired": True})).json()] == [entry["id"]]
+    assert [e["id"] for e in (await client.get("/api/knowledge-base", params={"include_retired": True})).json()] == [
+        entry["id"]
+    ]
     assert (await client.get(f"/api/knowledge-base/{entry['id']}")).json()["history"][-1]["action"] == "retired"
     assert (await client.delete(f"/api/knowledge-base/{entry['id']}")).status_code == 404
     # the question is free again: a new entry may take it

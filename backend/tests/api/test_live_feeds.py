@@ -1,4 +1,5 @@
 """The console's feeds: the change stream over a real server, and the daily overview."""
+
 from __future__ import annotations
 
 import asyncio
@@ -33,15 +34,16 @@ def test_change_stream_tells_of_requests_and_kb_entries(tmp_path: Path) -> None:
         sup = httpx.Client(base_url=server.base, headers={"Authorization": "Bearer sup"}, timeout=10)
         assert httpx.get(server.base + "/api/events", timeout=5).status_code == 401
         # The agent's token opens the stream too (shared/CONTRACT.md).
-        with httpx.stream("GET", server.base + "/api/events", headers={"Authorization": "Bearer agent"},
-                          timeout=10) as stream:
+        with httpx.stream(
+            "GET", server.base + "/api/events", headers={"Authorization": "Bearer agent"}, timeout=10
+        ) as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.iter_lines()
             _next_event(lines, {"ready"})
             rid = sup.post("/api/help-requests", json=request_body()).json()["id"]
             assert _next_event(lines, {"help_request"}) == ("help_request", {"id": rid})
             sup.post(f"/api/help-requests/{rid}/response", json={"answer": "Yes, from $220."})
-            kind, data = _next_event(lines, {"knowledge_base"})
+            _, data = _next_event(lines, {"knowledge_base"})
             entry = sup.get(f"/api/knowledge-base/{data['id']}").json()
             assert entry["source_request_id"] == rid
     finally:
@@ -49,8 +51,11 @@ def test_change_stream_tells_of_requests_and_kb_entries(tmp_path: Path) -> None:
 
 
 async def test_daily_overview_counts_kb_answers_escalations_and_outcomes(client: httpx.AsyncClient) -> None:
-    entry = (await client.post("/api/knowledge-base", json={"question": "Do you sell gift cards?",
-                                                            "answer": "Yes, from $25."})).json()
+    entry = (
+        await client.post(
+            "/api/knowledge-base", json={"question": "Do you sell gift cards?", "answer": "Yes, from $25."}
+        )
+    ).json()
     for _ in range(3):
         assert (await client.post(f"/api/knowledge-base/{entry['id']}/uses")).status_code == 204
     answered = (await client.post("/api/help-requests", json=request_body(question="Do you do perms?"))).json()

@@ -1,4 +1,5 @@
 """A caller still on the line hears the answer from the agent; anyone else gets the text. Never both, never none."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -97,9 +98,7 @@ async def test_agent_that_vanishes_mid_call_lets_the_text_go(
     async with running_app(make_settings(database_url, notify_webhook_url=webhook.url)) as client:
         rid = await _answered_on_the_line(client)
         # No renewal and no hang-up: the lease lapses and the deliverer sends the held text.
-        await eventually(
-            lambda: _texted(webhook, rid), timeout=10
-        )
+        await eventually(lambda: _texted(webhook, rid), timeout=10)
         assert (await client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 409
 
 
@@ -130,7 +129,9 @@ async def test_follow_up_before_any_answer_is_a_conflict(client: httpx.AsyncClie
 
 
 async def test_agent_adds_contact_while_pending_and_not_after(client: httpx.AsyncClient) -> None:
-    rid = (await client.post("/api/help-requests", json=request_body(customer_contact="", caller_on_line=True))).json()["id"]
+    rid = (await client.post("/api/help-requests", json=request_body(customer_contact="", caller_on_line=True))).json()[
+        "id"
+    ]
     r = await client.patch(
         f"/api/help-requests/{rid}",
         json={"customer_contact": "+14155550123", "transcript": [{"role": "caller", "text": "It's 415 555 0123"}]},
@@ -169,9 +170,14 @@ async def test_a_take_the_caller_did_not_hear_is_given_back_as_a_text(
 
 
 async def test_ids_with_nul_are_unknown_not_errors(app_client: httpx.AsyncClient) -> None:
-    for method, path in (("PATCH", "/api/help-requests/a%00b"), ("POST", "/api/help-requests/a%00b/follow-up"),
-                         ("DELETE", "/api/help-requests/a%00b/follow-up"), ("GET", "/api/help-requests/a%00b"),
-                         ("GET", "/api/knowledge-base/a%00b"), ("POST", "/api/knowledge-base/a%00b/uses")):
+    for method, path in (
+        ("PATCH", "/api/help-requests/a%00b"),
+        ("POST", "/api/help-requests/a%00b/follow-up"),
+        ("DELETE", "/api/help-requests/a%00b/follow-up"),
+        ("GET", "/api/help-requests/a%00b"),
+        ("GET", "/api/knowledge-base/a%00b"),
+        ("POST", "/api/knowledge-base/a%00b/uses"),
+    ):
         body = {"customer_contact": "+1415"} if method == "PATCH" else None
         r = await app_client.request(method, path, json=body)
         assert r.status_code == 404, (method, path, r.status_code, r.text)

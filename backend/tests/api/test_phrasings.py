@@ -1,5 +1,6 @@
 """A KB entry learns callers' wording: answering a request with an entry (or with its answer again)
 adds the caller's question as a phrasing, which the next caller who says it so is answered by."""
+
 from __future__ import annotations
 
 import json
@@ -53,18 +54,26 @@ async def test_removing_a_phrasing_stops_it_matching(client: httpx.AsyncClient) 
     await client.post(f"/api/help-requests/{req['id']}/response", json={"entry_id": entry["id"]})
     phrasing = (await client.get(f"/api/knowledge-base/{entry['id']}")).json()["phrasings"][0]
 
-    removed = await client.delete(f"/api/knowledge-base/{entry['id']}/phrasings/{phrasing['id']}", params={"by": "Priya"})
+    removed = await client.delete(
+        f"/api/knowledge-base/{entry['id']}/phrasings/{phrasing['id']}", params={"by": "Priya"}
+    )
     assert removed.status_code == 200 and removed.json()["phrasings"] == []
     assert (await search(client, REGULAR))["match"] is None
     history = (await client.get(f"/api/knowledge-base/{entry['id']}")).json()["history"]
-    assert (history[-1]["action"], history[-1]["actor"], history[-1]["phrasing"]) == ("phrasing removed", "Priya", REGULAR)
+    assert (history[-1]["action"], history[-1]["actor"], history[-1]["phrasing"]) == (
+        "phrasing removed",
+        "Priya",
+        REGULAR,
+    )
     again = await client.delete(f"/api/knowledge-base/{entry['id']}/phrasings/{phrasing['id']}")
     assert again.status_code == 404
 
 
 async def test_a_supervisor_adds_a_phrasing_by_hand(client: httpx.AsyncClient) -> None:
     entry = (await client.post("/api/knowledge-base", json=BLOWOUT)).json()
-    other = (await client.post("/api/knowledge-base", json={"question": "Do you take walk-ins?", "answer": "Yes."})).json()
+    other = (
+        await client.post("/api/knowledge-base", json={"question": "Do you take walk-ins?", "answer": "Yes."})
+    ).json()
     added = await client.post(f"/api/knowledge-base/{entry['id']}/phrasings", json={"text": REGULAR, "by": "Priya"})
     assert added.status_code == 201 and added.json()["phrasings"][0]["actor"] == "Priya"
     assert (await search(client, REGULAR))["match"]["id"] == entry["id"]
@@ -130,7 +139,9 @@ async def test_everyday_questions_are_answered_by_the_starter_kb(sqlite_url: str
 
 
 @pytest.mark.model
-async def test_an_entry_stops_collecting_phrasings_at_the_cap(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_entry_stops_collecting_phrasings_at_the_cap(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.services.kb import service
 
     monkeypatch.setattr(service, "MAX_PHRASINGS", 1)

@@ -1,5 +1,6 @@
 """Model calls: concurrent callers share batches yet each gets exactly its own results; a question
 searched and then escalated is embedded once."""
+
 import asyncio
 import threading
 

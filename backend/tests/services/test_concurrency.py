@@ -1,14 +1,14 @@
 """Answering races: exactly one winner, whatever the concurrency, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
 
 import httpx
-
-from app.models import OutboxEvent, SupervisorResponse
 import pytest
 
+from app.models import OutboxEvent, SupervisorResponse
 from tests.support import eventually, make_settings, request_body, running_app
 
 
@@ -76,17 +76,23 @@ async def test_kb_written_through_one_app_is_searched_through_another(postgres_u
     """Each API process keeps its own search index; a KB write made by one reaches the others."""
     async with AsyncExitStack() as stack:
         writer, reader = [await stack.enter_async_context(running_app(make_settings(postgres_url))) for _ in range(2)]
-        entry = (await writer.post("/api/knowledge-base", json={"question": "Do you do perms?", "answer": "Yes."})).json()
+        entry = (
+            await writer.post("/api/knowledge-base", json={"question": "Do you do perms?", "answer": "Yes."})
+        ).json()
 
         async def found() -> bool:
-            match = (await reader.get("/api/knowledge-base/search", params={"q": "do you guys do perms"})).json()["match"]
+            match = (await reader.get("/api/knowledge-base/search", params={"q": "do you guys do perms"})).json()[
+                "match"
+            ]
             return bool(match) and match["id"] == entry["id"]
 
         await eventually(found, timeout=3)
         await writer.delete(f"/api/knowledge-base/{entry['id']}")
 
         async def gone() -> bool:
-            return (await reader.get("/api/knowledge-base/search", params={"q": "do you do perms"})).json()["match"] is None
+            return (await reader.get("/api/knowledge-base/search", params={"q": "do you do perms"})).json()[
+                "match"
+            ] is None
 
         await eventually(gone, timeout=3)
 
@@ -105,7 +111,10 @@ async def test_answering_a_request_and_its_merged_duplicate_at_once_never_deadlo
                 apps[1].post(f"/api/help-requests/{duplicate['id']}/response", json={"answer": f"Yes ({attempt}b)."}),
             )
             assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
-            answers = {(await apps[0].get(f"/api/help-requests/{rid}")).json()["answer"] for rid in (head["id"], duplicate["id"])}
+            answers = {
+                (await apps[0].get(f"/api/help-requests/{rid}")).json()["answer"]
+                for rid in (head["id"], duplicate["id"])
+            }
             assert len(answers) == 1
 
 

@@ -1,4 +1,5 @@
 """The numpy MiniLM encoder gives sentence-transformers' vectors (reference made with it)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Durable timeouts driven by `expires_at`: no outside call, and across a stop of the app."""
+
 from __future__ import annotations
 
 import asyncio

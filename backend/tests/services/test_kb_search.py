@@ -1,4 +1,5 @@
 """Answer-or-escalate on a salon KB: paraphrases answered, near-misses escalated, odd input safe."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -8,9 +9,9 @@ import pytest
 from app.config import DEFAULT_LEXICON
 from app.db import Database
 from app.services.kb.embeddings import load_embedder
-from app.services.kb.service import KnowledgeBase
 from app.services.kb.judge import load_judge
 from app.services.kb.lexicon import load_lexicon
+from app.services.kb.service import KnowledgeBase
 
 ENTRIES = [
     ("How much is a women's haircut?", "A women's cut is $65 and takes about 45 minutes."),

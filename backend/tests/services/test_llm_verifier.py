@@ -1,4 +1,5 @@
 """The optional LLM verifier: confirms, vetoes or promotes within the local checks; never required."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ from app.config import DEFAULT_LEXICON
 from app.db import Database
 from app.services.kb.decision import Candidate
 from app.services.kb.embeddings import load_embedder
-from app.services.kb.service import KnowledgeBase
 from app.services.kb.judge import load_judge
 from app.services.kb.lexicon import load_lexicon
+from app.services.kb.service import KnowledgeBase
 from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
 
 pytestmark = pytest.mark.model
@@ -37,7 +38,11 @@ async def make_kb(url: str, judge: FakeJudge) -> KnowledgeBase:
     db = Database(url)
     await db.migrate()
     kb = KnowledgeBase(
-        db, lexicon=load_lexicon(str(DEFAULT_LEXICON)), embedder=embedder, judge=load_judge(), verifier=LLMVerifier(judge)
+        db,
+        lexicon=load_lexicon(str(DEFAULT_LEXICON)),
+        embedder=embedder,
+        judge=load_judge(),
+        verifier=LLMVerifier(judge),
     )
     for question, answer in [
         ("Do you do perms?", "Yes, perms start at $110."),
@@ -101,7 +106,10 @@ async def test_openai_compatible_judge_request_and_reply() -> None:
         return httpx.Response(200, json={"choices": [{"message": {"content": 'Sure: {"entry": 2}'}}]})
 
     judge = OpenAICompatibleJudge(
-        base_url="http://llm.local/v1/", api_key="k", model="m", timeout=1,
+        base_url="http://llm.local/v1/",
+        api_key="k",
+        model="m",
+        timeout=1,
         client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
     )
     options = [Candidate("a", "Q1?", "A1", 0.5, {}, {}), Candidate("b", "Q2?", "A2", 0.5, {}, {})]

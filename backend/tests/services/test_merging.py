@@ -1,4 +1,5 @@
 """Two callers, one question: the second request joins the first; one answer reaches both."""
+
 from __future__ import annotations
 
 import httpx

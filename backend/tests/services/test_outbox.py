@@ -1,9 +1,10 @@
 """Notification outbox: every event to every sink, at least once, signed, retried, never blocking."""
+
 from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -56,7 +57,9 @@ async def test_answer_and_unresolved_reach_the_customer(sqlite_url: str, webhook
     async with running_app(settings) as client:
         answered = (await client.post("/api/help-requests", json=request_body(customer_name="Ana"))).json()
         dropped = (
-            await client.post("/api/help-requests", json=request_body(customer_name="Bo", question="Can I bring my dog?"))
+            await client.post(
+                "/api/help-requests", json=request_body(customer_name="Bo", question="Can I bring my dog?")
+            )
         ).json()
         await client.post(f"/api/help-requests/{answered['id']}/response", json={"answer": "Yes! Balayage is $220."})
         await client.post(f"/api/help-requests/{dropped['id']}/timeout")
@@ -110,7 +113,9 @@ async def test_an_event_failing_past_its_lifetime_is_marked_dead_and_shown(sqlit
             [row] = await eventually(dead, timeout=5)
             assert row["request_id"] == req["id"] and row["sink"] == "webhook"
             detail = (await client.get(f"/api/help-requests/{req['id']}")).json()
-            assert any(h["message"].startswith("Gave up on help_request.created via webhook") for h in detail["history"])
+            assert any(
+                h["message"].startswith("Gave up on help_request.created via webhook") for h in detail["history"]
+            )
             metrics = (await client.get("/metrics")).text
             assert 'hitl_notification_attempts_total{outcome="dead",sink="webhook"}' in metrics
     finally:
@@ -119,7 +124,7 @@ async def test_an_event_failing_past_its_lifetime_is_marked_dead_and_shown(sqlit
 
 def test_retry_policy_backs_off_exponentially_then_gives_up() -> None:
     policy = RetryPolicy(base_seconds=2, max_seconds=300, dead_after=timedelta(days=1))
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     delays = [
         (policy.next_attempt(n, now=start, first_written=start) - start).total_seconds()  # type: ignore[operator]
         for n in range(1, 12)
@@ -149,7 +154,9 @@ async def test_a_dripping_receiver_holds_up_only_its_own_event_and_only_until_th
             slow = (await client.post("/api/help-requests", json=request_body(question="Do you do perms?"))).json()
             await eventually(lambda: hook.deliveries, timeout=5)
             others = [
-                (await client.post("/api/help-requests", json=request_body(question=f"Is parking free on day {i}?"))).json()
+                (
+                    await client.post("/api/help-requests", json=request_body(question=f"Is parking free on day {i}?"))
+                ).json()
                 for i in range(10)
             ]
 

@@ -4,6 +4,7 @@ On two cores the encoder embeds ~240 questions a second one at a time and ~380 i
 (padding is per batch, and a batch's matrix products use the cores better). Under load the
 callers queue anyway, so whoever arrives while a batch runs goes into the next one; alone, a
 caller runs at once, with no waiting for company."""
+
 from __future__ import annotations
 
 import asyncio

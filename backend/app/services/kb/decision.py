@@ -7,6 +7,7 @@ A match must pass every check; any doubt leaves `match` empty and the agent esca
 3. no facet conflict, where a business keeps a lexicon (Sunday is not Saturday; seed/lexicon.json):
    an optional refinement, never what correctness rests on;
 4. no runner-up with a different answer that the judge rates within MARGIN (ambiguous: ask a human)."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -71,7 +72,7 @@ def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> Decisio
     if not names_a_subject(query, query_facets, lexicon):
         for cand in ranked:
             cand.blocked = cand.rejected = "the question names nothing to look up"
-        return Decision(None, "the question names nothing to look up (\"can you do that?\")")
+        return Decision(None, 'the question names nothing to look up ("can you do that?")')
     passing = []
     for cand in ranked:
         cand.blocked = block_reason(query, query_facets, cand, lexicon)

@@ -5,6 +5,7 @@ are written here as an ONNX graph (at start, from the weights: no conversion ste
 run by onnxruntime: about 120 MB installed instead of the ~1.4 GB of PyTorch and
 sentence-transformers, twice as fast as numpy on two cores, with the same vectors
 (tests/services/test_embeddings.py holds reference vectors made by sentence-transformers)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -13,9 +14,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
 import onnx
 import onnxruntime as ort
+from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load_file
 from tokenizers import Tokenizer
@@ -85,7 +86,11 @@ def _encoder(g: _GraphBuilder, w: dict[str, NDArray[np.float32]], kind: str, hea
     join_heads = g.const("join_heads", np.array([0, 0, DIMENSIONS], dtype=np.int64))
     thirds = g.const("thirds", np.array([DIMENSIONS] * 3, dtype=np.int64))
     scale = g.const("scale", np.float32(head_dim**-0.5))
-    half, one, root_half = g.const("half", np.float32(0.5)), g.const("one", np.float32(1.0)), g.const("root_half", np.float32(2**-0.5))
+    half, one, root_half = (
+        g.const("half", np.float32(0.5)),
+        g.const("one", np.float32(1.0)),
+        g.const("root_half", np.float32(2**-0.5)),
+    )
     words = g.op("Gather", g.const("word", w["embeddings.word_embeddings.weight"]), "input_ids")
     places = g.op("Gather", g.const("position", w["embeddings.position_embeddings.weight"]), "position_ids")
     x = g.norm(g.op("Add", g.op("Add", words, places), kind), w, "embeddings.LayerNorm")
@@ -103,7 +108,9 @@ def _encoder(g: _GraphBuilder, w: dict[str, NDArray[np.float32]], kind: str, hea
         scores = g.op("Add", g.op("Mul", g.op("MatMul", q, k), scale), "key_bias")
         attended = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)
         attended = g.op("Reshape", g.op("Transpose", attended, perm=[0, 2, 1, 3]), join_heads)
-        x = g.norm(g.op("Add", g.dense(attended, w, f"{p}attention.output.dense"), x), w, f"{p}attention.output.LayerNorm")
+        x = g.norm(
+            g.op("Add", g.dense(attended, w, f"{p}attention.output.dense"), x), w, f"{p}attention.output.LayerNorm"
+        )
         h = g.dense(x, w, f"{p}intermediate.dense")
         h = g.op("Mul", g.op("Mul", h, half), g.op("Add", one, g.op("Erf", g.op("Mul", h, root_half))))  # exact GELU
         x = g.norm(g.op("Add", g.dense(h, w, f"{p}output.dense"), x), w, f"{p}output.LayerNorm")
@@ -141,10 +148,19 @@ def build_judge(w: dict[str, NDArray[np.float32]], heads: int = 12) -> bytes:
     total = g.op("ReduceSum", g.op("Mul", x, spread), g.const("tokens_axis", np.array([1], dtype=np.int64)), keepdims=0)
     count = g.op("ReduceSum", "mask", g.const("mask_axis", np.array([1], dtype=np.int64)), keepdims=1)
     pooled = g.op("Div", total, count)
-    logit = g.op("Add", g.op("MatMul", pooled, g.const("head.w", w["head.weight"].reshape(-1))), g.const("head.b", w["head.bias"].reshape(())))
+    logit = g.op(
+        "Add",
+        g.op("MatMul", pooled, g.const("head.w", w["head.weight"].reshape(-1))),
+        g.const("head.b", w["head.bias"].reshape(())),
+    )
     g.nodes.append(helper.make_node("Identity", [logit], ["logit"]))
-    inputs = [_IDS, helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ["B", "N"]), _POSITIONS, _KEY_BIAS,
-              helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["B", "N"])]
+    inputs = [
+        _IDS,
+        helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ["B", "N"]),
+        _POSITIONS,
+        _KEY_BIAS,
+        helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["B", "N"]),
+    ]
     return _model(g, inputs, helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["B"]))
 
 
@@ -164,7 +180,9 @@ class MiniLMEmbedder:
     name = MODEL_NAME
 
     def __init__(self, path: Path) -> None:
-        weights = {k.removeprefix("bert."): v.astype(np.float32) for k, v in load_file(str(path / "model.safetensors")).items()}
+        weights = {
+            k.removeprefix("bert."): v.astype(np.float32) for k, v in load_file(str(path / "model.safetensors")).items()
+        }
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()  # the shipped tokenizer pads to 128; we pad per batch

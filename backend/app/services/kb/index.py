@@ -4,6 +4,7 @@ An entry is found by its question, its question with the answer, and each phrasi
 for it (one row each in a phrasing matrix, pointing back at the entry). Entries carry their embeddings from the database (computed once, when written); the index only
 copies them into matrices. It catches up with the database by revision, so several API processes
 sharing one PostgreSQL all see every write."""
+
 from __future__ import annotations
 
 import math
@@ -106,7 +107,10 @@ class KnowledgeIndex:
         has_vectors = question_vector is not None and qa_vector is not None
         phrasings = tuple((self._add_phrasing(slot, p.embedding), p.text, p.normalized) for p in row.phrasings)
         self.entries[slot] = Indexed(
-            row=row.row, normalized_question=row.normalized_question, terms=terms, has_vectors=has_vectors,
+            row=row.row,
+            normalized_question=row.normalized_question,
+            terms=terms,
+            has_vectors=has_vectors,
             phrasings=phrasings,
         )
         for key in {row.normalized_question, *(p.normalized for p in row.phrasings)}:
@@ -236,7 +240,10 @@ class KnowledgeIndex:
         to the entry (None without vectors)."""
         entry = self.entries[slot]
         assert entry is not None
-        best, best_score = entry.row.question, self.similarity(slot, vector) if vector is not None and entry.has_vectors else None
+        best, best_score = (
+            entry.row.question,
+            self.similarity(slot, vector) if vector is not None and entry.has_vectors else None,
+        )
         for row, text, _ in entry.phrasings:
             if vector is None or row < 0:
                 continue

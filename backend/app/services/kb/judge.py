@@ -6,6 +6,7 @@ Sentence embeddings find the entries near a question, but "do you groom cats?" s
 that a different animal, day, age group or fee is asked for. It was fine-tuned from the same
 shipped MiniLM weights on a multi-domain training set (`train/kb_judge.py`, `train/data/`), and runs
 as an int8 ONNX graph (`backend/weights/kb_judge.int8.onnx`, built by `embeddings.build_judge`)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Words: tokens, stems, contrast facets and question intents, for the answer-or-escalate decision."""
+
 from __future__ import annotations
 
 import json
@@ -11,11 +12,105 @@ from pathlib import Path
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 STOPWORDS = frozenset(
-    """a an the and or but if of to for on in at by with from about as into than then so
-    do does did doing done be is are was were been being am have has had having can could will would
-    shall should may might must i me my mine we us our ours you your yours he him his she her hers
-    it its they them their this that these those what which who whom whose when where why how
-    there here any some all each every no not yes just also too very""".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "to",
+        "for",
+        "on",
+        "in",
+        "at",
+        "by",
+        "with",
+        "from",
+        "about",
+        "as",
+        "into",
+        "than",
+        "then",
+        "so",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "done",
+        "be",
+        "is",
+        "are",
+        "was",
+        "were",
+        "been",
+        "being",
+        "am",
+        "have",
+        "has",
+        "had",
+        "having",
+        "can",
+        "could",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "i",
+        "me",
+        "my",
+        "mine",
+        "we",
+        "us",
+        "our",
+        "ours",
+        "you",
+        "your",
+        "yours",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "hers",
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "there",
+        "here",
+        "any",
+        "some",
+        "all",
+        "each",
+        "every",
+        "no",
+        "not",
+        "yes",
+        "just",
+        "also",
+        "too",
+        "very",
+    ]
 )
 
 
@@ -83,7 +178,9 @@ _DURATION_GIVEN = re.compile(
 _CLOCK_ASKED = re.compile(
     r"\bwhat time\b|\b(?:your|opening|business|salon|the) hours\b|\bhours (?:on|for|today|this)\b|\bwhen (?:do|does|are|will) (?:you|the salon|it) (?:open|close)|\bhow late (?:are|is|do|does) (?:you|the salon|it)\b|\bhow early\b(?= .*\bopen)|\bopen until\b|\bclose at\b|\bopening times\b"
 )
-_CLOCK_GIVEN = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.)|\bnoon\b|\bmidnight\b|\bclosed\b|\b\d{1,2}:\d{2}\b")
+_CLOCK_GIVEN = re.compile(
+    r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.)|\bnoon\b|\bmidnight\b|\bclosed\b|\b\d{1,2}:\d{2}\b"
+)
 
 
 @dataclass(frozen=True)
@@ -124,9 +221,19 @@ _NUMBER_WORDS = {
     w: str(n)
     for n, group in enumerate(
         [
-            ("zero",), ("first",), ("two", "second", "twice"), ("three", "third"), ("four", "fourth"),
-            ("five", "fifth"), ("six", "sixth"), ("seven", "seventh"), ("eight", "eighth"), ("nine", "ninth"),
-            ("ten", "tenth"), ("eleven", "eleventh"), ("twelve", "twelfth"),
+            ("zero",),
+            ("first",),
+            ("two", "second", "twice"),
+            ("three", "third"),
+            ("four", "fourth"),
+            ("five", "fifth"),
+            ("six", "sixth"),
+            ("seven", "seventh"),
+            ("eight", "eighth"),
+            ("nine", "ninth"),
+            ("ten", "tenth"),
+            ("eleven", "eleventh"),
+            ("twelve", "twelfth"),
         ]
     )
     for w in group
@@ -231,9 +338,7 @@ class Lexicon:
                 if not value.startswith("~") and not any(self.agree(facet, value, o) for o in offered):
                     return f"{facet} '{value}' is not what this entry is about"
         subjects = [(f, v) for f, vs in query.items() if f not in self.modifiers for v in vs if not v.startswith("~")]
-        if subjects and not any(
-            self.agree(f, v, about) for f, v in subjects for about in question.get(f, frozenset())
-        ):
+        if subjects and not any(self.agree(f, v, about) for f, v in subjects for about in question.get(f, frozenset())):
             names = ", ".join(sorted(v for _, v in subjects))
             return f"the entry's question is not about {names}"
         for facet, about in question.items():

@@ -1,5 +1,6 @@
 """Search: the candidate entries nearest to a caller's question (hybrid retrieval over the index),
 the judge's reading of the nearest, and the answer-or-escalate decision over them."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -38,8 +39,13 @@ class SearchResult:
 
 
 async def search(
-    query: str, vector: np.ndarray | None, *, index: KnowledgeIndex, lexicon: Lexicon,
-    judge: Callable[[str, list[str]], Awaitable[list[float]]] | None, verifier: Verifier | None,
+    query: str,
+    vector: np.ndarray | None,
+    *,
+    index: KnowledgeIndex,
+    lexicon: Lexicon,
+    judge: Callable[[str, list[str]], Awaitable[list[float]]] | None,
+    verifier: Verifier | None,
 ) -> SearchResult:
     """`judge` gives, per entry text, the judge's probability that it answers the query."""
     cands = candidates(query, vector, index=index, lexicon=lexicon)
@@ -81,7 +87,10 @@ def candidates(query: str, vector: np.ndarray | None, *, index: KnowledgeIndex, 
         score = lexical if sem is None else (1 - LEXICAL_WEIGHT) * sem + LEXICAL_WEIGHT * lexical
         cands.append(
             Candidate(
-                entry_id=entry.row.id, question=wording, answer=entry.row.answer, score=score,
+                entry_id=entry.row.id,
+                question=wording,
+                answer=entry.row.answer,
+                score=score,
                 question_facets=lexicon.facets(wording),
                 answer_facets=lexicon.facets(entry.row.answer),
                 exact=slot in exact,

@@ -1,4 +1,5 @@
 """The knowledge base: learning answers, managing entries, and answer-or-escalate search."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import KnowledgeBaseEntry, KnowledgeBasePhrasing, new_id, utcnow
+from app.services.errors import Conflict, NotFound
 from app.services.kb.batching import MicroBatcher
 from app.services.kb.decision import SAME_ANSWER
 from app.services.kb.embeddings import DIMENSIONS, Embedder
-from app.services.errors import Conflict, NotFound
-from app.services.kb.judge import AnswerJudge, entry_text
 from app.services.kb.index import IndexRow, KnowledgeIndex, PhrasingRow
-from app.services.kb.search import SearchResult, search
+from app.services.kb.judge import AnswerJudge, entry_text
 from app.services.kb.lexicon import Lexicon, normalize_question
+from app.services.kb.search import SearchResult, search
 from app.services.kb.verifier import Verifier
 from app.services.snapshots import KnowledgeBaseEntryView, PhrasingView
 
@@ -54,8 +55,19 @@ class _EntryRow:
 
     @classmethod
     def of(cls, e: KnowledgeBaseEntry, phrasings: Iterable[KnowledgeBasePhrasing] = ()) -> _EntryRow:
-        return cls(e.id, e.question, e.answer, e.topic, e.source_request_id, e.created_at, e.updated_at,
-                   e.retired_at, e.times_used, e.last_used_at, tuple(PhrasingView.model_validate(p) for p in phrasings))
+        return cls(
+            e.id,
+            e.question,
+            e.answer,
+            e.topic,
+            e.source_request_id,
+            e.created_at,
+            e.updated_at,
+            e.retired_at,
+            e.times_used,
+            e.last_used_at,
+            tuple(PhrasingView.model_validate(p) for p in phrasings),
+        )
 
 
 def entry_view(entry: KnowledgeBaseEntry, phrasings: Iterable[KnowledgeBasePhrasing] = ()) -> KnowledgeBaseEntryView:
@@ -153,7 +165,9 @@ class KnowledgeBase:
         if entry_id is not None:
             entry = await self._active(session, entry_id, lock=True)
             embedding = vectors.question if vectors else None
-            await self._add_phrasing(session, entry, question, embedding, source_request_id=source_request_id, now=now, actor=actor)
+            await self._add_phrasing(
+                session, entry, question, embedding, source_request_id=source_request_id, now=now, actor=actor
+            )
             return Learned(entry, "phrasing added")
         values = {
             "id": new_id(),
@@ -191,8 +205,15 @@ class KnowledgeBase:
         return entry.id if max(await self.judge_pairs(question, texts)) >= SAME_ANSWER else None
 
     async def _add_phrasing(
-        self, session: AsyncSession, entry: KnowledgeBaseEntry, text: str, embedding: bytes | None, *,
-        source_request_id: str | None, now: datetime, actor: str,
+        self,
+        session: AsyncSession,
+        entry: KnowledgeBaseEntry,
+        text: str,
+        embedding: bytes | None,
+        *,
+        source_request_id: str | None,
+        now: datetime,
+        actor: str,
     ) -> None:
         normalized = normalize_question(text)
         if normalized == entry.normalized_question:
@@ -205,19 +226,32 @@ class KnowledgeBase:
             previous = await self._active(session, owner.entry_id, lock=True)
             await session.delete(owner)
             previous.revision = await repository.bump_kb_revision(session=session)
-            repository.add_kb_change(session=session, entry=previous, at=now, action="phrasing removed",
-                                     actor=actor, phrasing=owner.text)
+            repository.add_kb_change(
+                session=session, entry=previous, at=now, action="phrasing removed", actor=actor, phrasing=owner.text
+            )
         session.add(
             KnowledgeBasePhrasing(
-                entry_id=entry.id, text=text.strip(), normalized=normalized, embedding=embedding,
+                entry_id=entry.id,
+                text=text.strip(),
+                normalized=normalized,
+                embedding=embedding,
                 embedding_model=self.embedder.name if embedding is not None and self.embedder else None,
-                source_request_id=source_request_id, created_at=now, actor=actor,
+                source_request_id=source_request_id,
+                created_at=now,
+                actor=actor,
             )
         )
         entry.updated_at = now
         entry.revision = await repository.bump_kb_revision(session=session)
-        repository.add_kb_change(session=session, entry=entry, at=now, action="phrasing added", actor=actor,
-                                 phrasing=text.strip(), source_request_id=source_request_id)
+        repository.add_kb_change(
+            session=session,
+            entry=entry,
+            at=now,
+            action="phrasing added",
+            actor=actor,
+            phrasing=text.strip(),
+            source_request_id=source_request_id,
+        )
 
     async def add_phrasing(self, entry_id: str, *, text: str, actor: str) -> KnowledgeBaseEntryView:
         """A supervisor adds a way of asking an entry's question by hand."""
@@ -245,8 +279,9 @@ class KnowledgeBase:
             await session.delete(phrasing)
             entry.updated_at = now
             entry.revision = await repository.bump_kb_revision(session=session)
-            repository.add_kb_change(session=session, entry=entry, at=now, action="phrasing removed", actor=actor,
-                                     phrasing=phrasing.text)
+            repository.add_kb_change(
+                session=session, entry=entry, at=now, action="phrasing removed", actor=actor, phrasing=phrasing.text
+            )
             await session.flush()
             view = await self._view(session, entry)
         await self.after_write()
@@ -266,12 +301,20 @@ class KnowledgeBase:
         vectors = await self.entry_vectors(question, answer)
         now = self.clock()
         async with self.db.transaction() as session:
-            existing = await repository.active_entry_by_question(session=session, normalized=normalize_question(question))
+            existing = await repository.active_entry_by_question(
+                session=session, normalized=normalize_question(question)
+            )
             if existing is not None:
                 raise Conflict(f"an entry with this question exists already: {existing.id}; edit it instead")
             learned = await self.learn(
-                session=session, question=question, answer=answer, topic=topic,
-                source_request_id=None, vectors=vectors, now=now, actor=actor,
+                session=session,
+                question=question,
+                answer=answer,
+                topic=topic,
+                source_request_id=None,
+                vectors=vectors,
+                now=now,
+                actor=actor,
             )
             view = await self._view(session, learned.entry)
         await self.after_write()
@@ -359,8 +402,15 @@ class KnowledgeBase:
                 raise NotFound("knowledge base entry", entry_id)
             changes = await repository.kb_changes(session=session, entry_id=entry_id)
             history = [
-                {"at": c.at.isoformat(), "action": c.action, "actor": c.actor, "question": c.question,
-                 "answer": c.answer, "topic": c.topic, "phrasing": c.phrasing}
+                {
+                    "at": c.at.isoformat(),
+                    "action": c.action,
+                    "actor": c.actor,
+                    "question": c.question,
+                    "answer": c.answer,
+                    "topic": c.topic,
+                    "phrasing": c.phrasing,
+                }
                 for c in changes
             ]
             return await self._view(session, entry), history
@@ -411,8 +461,12 @@ class KnowledgeBase:
         vectors = await self.embed_query(query)
         await self.sync(force=False)
         return await search(
-            query, None if vectors is None else vectors[0], index=self.index, lexicon=self.lexicon,
-            judge=None if self.judge is None else self.judge_pairs, verifier=self.verifier,
+            query,
+            None if vectors is None else vectors[0],
+            index=self.index,
+            lexicon=self.lexicon,
+            judge=None if self.judge is None else self.judge_pairs,
+            verifier=self.verifier,
         )
 
     async def embed_query(self, query: str) -> np.ndarray | None:
@@ -472,7 +526,11 @@ class KnowledgeBase:
                 revision = await repository.bump_kb_revision(session=session)
                 for vector, (phrasing_id, _) in zip(vectors, work, strict=True):
                     phrasing = await session.get(KnowledgeBasePhrasing, phrasing_id)
-                    entry = None if phrasing is None else await repository.get_entry(session=session, entry_id=phrasing.entry_id)
+                    entry = (
+                        None
+                        if phrasing is None
+                        else await repository.get_entry(session=session, entry_id=phrasing.entry_id)
+                    )
                     if phrasing is None or entry is None:
                         continue
                     phrasing.embedding, phrasing.embedding_model = vector.tobytes(), self.embedder.name
@@ -497,10 +555,18 @@ class KnowledgeBase:
             for n, item in enumerate(items):
                 entry_vectors = None
                 if vectors is not None and self.embedder is not None:
-                    entry_vectors = EntryVectors(vectors[2 * n].tobytes(), vectors[2 * n + 1].tobytes(), self.embedder.name)
+                    entry_vectors = EntryVectors(
+                        vectors[2 * n].tobytes(), vectors[2 * n + 1].tobytes(), self.embedder.name
+                    )
                 await self.learn(
-                    session=session, question=item["question"], answer=item["answer"], topic=item.get("topic"),
-                    source_request_id=None, vectors=entry_vectors, now=now, actor="starter KB",
+                    session=session,
+                    question=item["question"],
+                    answer=item["answer"],
+                    topic=item.get("topic"),
+                    source_request_id=None,
+                    vectors=entry_vectors,
+                    now=now,
+                    actor="starter KB",
                 )
         log.info("loaded %d starter KB entries from %s", len(items), path)
         return len(items)

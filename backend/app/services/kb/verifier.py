@@ -3,6 +3,7 @@
 It may confirm or veto the local match, or pick one of the candidates that passed every hard check
 but fell short of the KB judge's bar. It can never bring in an entry the local checks ruled out, and when
 it fails or times out the local decision stands."""
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,9 @@ class LLMVerifier:
 class OpenAICompatibleJudge:
     """Asks `POST {base_url}/chat/completions` for {"entry": n | null}."""
 
-    def __init__(self, *, base_url: str, api_key: str | None, model: str, timeout: float,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, *, base_url: str, api_key: str | None, model: str, timeout: float, client: httpx.AsyncClient | None = None
+    ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
