@@ -18,38 +18,36 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import repository
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
 from app.api.console import mount_console
 from app.api.db_faults import DatabaseFaults
 from app.api.deps import Services
-from app.api.live import router as live_router
 from app.api.loopback import LoopbackOnly
 from app.api.rate_limit import TokenBucket
-from app.api.router import ops_router, router
+from app.api.routes import routers
 from app.config import Settings, get_settings
 from app.db import Database
 from app.logs import configure_logging
-from app.models import utcnow
-from app.services.change_feed import ChangeFeed
-from app.services.change_relay import PostgresChangeRelay
-from app.services.delivery import RetryPolicy, build_workers
+from app.services.changes import Changes
 from app.services.errors import Conflict, InvalidTransition, NotFound
-from app.services.expiry import ExpirySweeper
-from app.services.help_requests import HelpRequestService
 from app.services.kb.embeddings import Embedder, load_embedder
 from app.services.kb.judge import AnswerJudge, load_judge
 from app.services.kb.lexicon import load_lexicon
 from app.services.kb.service import KnowledgeBase
 from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
+from app.services.live.feed import ChangeFeed
+from app.services.live.relay import PostgresChangeRelay
 from app.services.loops import WakeableLoop, stop_loops
-from app.services.notifications import EventType, Notifier
-from app.services.outbox_view import OutboxView
-from app.services.sinks import ConsoleSink, Sink, WebhookSink
+from app.services.outbox.deliveries import OutboxView
+from app.services.outbox.delivery import RetryPolicy, build_workers
+from app.services.outbox.events import Outbox
+from app.services.outbox.sinks import ConsoleSink, Sink, WebhookSink
+from app.services.requests.expiry import ExpirySweeper
+from app.services.requests.follow_up import LiveFollowUp
+from app.services.requests.lifecycle import HelpRequestService
 from app.services.stats import Overview
 
 log = logging.getLogger(__name__)
-HEALTH_TIMEOUT = 5.0  # seconds /health waits for the database's write lock before saying it is not ready
 
 
 def build_sinks(settings: Settings) -> list[Sink]:
@@ -91,27 +89,30 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = Database(settings.database_url)
     await db.migrate()
     llm = build_llm_chooser(settings)
+    changes = Changes()
     kb = KnowledgeBase(
         db,
         lexicon=load_lexicon(settings.kb_lexicon_file),
         embedder=shared_embedder(),
         judge=shared_judge(),
         verifier=LLMVerifier(llm) if llm else None,
+        changes=changes,
     )
     await kb.load_seed(settings.kb_seed_file)
     await kb.backfill_embeddings()
     await kb.sync()
 
     sinks = build_sinks(settings)
-    notifier = Notifier(sinks=[s.name for s in sinks], salon_name=settings.salon_name)
     help_requests = HelpRequestService(
         db=db,
         kb=kb,
-        notifier=notifier,
+        outbox=Outbox(sinks=[s.name for s in sinks], salon_name=settings.salon_name),
+        follow_up=LiveFollowUp(db=db, changes=changes),
+        changes=changes,
         timeout=timedelta(seconds=settings.request_timeout_seconds),
         merge_duplicates=settings.merge_duplicates,
     )
-    sweeper = ExpirySweeper(help_requests)
+    sweeper = ExpirySweeper(help_requests, changes)
     deliverers = build_workers(
         db,
         sinks,
@@ -120,18 +121,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             max_seconds=settings.notify_retry_max_seconds,
             dead_after=timedelta(seconds=settings.notify_dead_after_seconds),
         ),
+        changes,
     )
     loops: list[WakeableLoop] = [sweeper, *deliverers]
-    help_requests.listeners.append(lambda kind, _rid: sweeper.request_created() if kind == EventType.CREATED else None)
-    for deliverer in deliverers:
-        help_requests.listeners.append(lambda _kind, _rid, loop=deliverer: loop.wake())
     feed = ChangeFeed()
-    help_requests.listeners.append(lambda _kind, rid: feed.publish("help_request", rid))
-    help_requests.calls.listeners.append(lambda rid: feed.publish("help_request", rid))
-    for deliverer in deliverers:
-        help_requests.calls.listeners.append(lambda _rid, loop=deliverer: loop.wake())
-        deliverer.listeners.append(lambda rid: feed.publish("help_request", rid))
-    kb.listeners.append(lambda ids: [feed.publish("knowledge_base", i) for i in ids])
+    changes.subscribe(lambda change: feed.publish(change.subject, change.id))
 
     app.state.db = db
     app.state.services = Services(
@@ -190,9 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
     )
-    app.include_router(router)
-    app.include_router(live_router)
-    app.include_router(ops_router)
+    for router in routers:
+        app.include_router(router)
     mount_console(app)
 
     @app.exception_handler(RequestValidationError)
@@ -218,20 +211,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(InvalidTransition)
     async def _conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "current": exc.current}, status_code=409)
-
-    @app.get("/health", tags=["operations"])
-    async def health(request: Request) -> JSONResponse:
-        """Ready: the database answers and takes a write (a full disk or a read-only database is not ready)."""
-        db: Database = request.app.state.db
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT):
-                async with db.transaction() as session:
-                    await repository.touch_health_probe(session=session, now=utcnow())
-        except Exception as exc:  # health reports any failure instead of raising it
-            detail = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)[:200]
-            return JSONResponse({"status": "error", "database": detail}, status_code=503, headers={"Retry-After": "5"})
-        kb: KnowledgeBase = request.app.state.services.kb
-        return JSONResponse({"status": "ok", "database": db.engine.dialect.name, "kb_search": kb.mode})
 
     return app
 

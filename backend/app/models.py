@@ -1,10 +1,9 @@
-"""Tables and the enums that name their states."""
+"""Tables (the enums that name their states: app.enums)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -22,25 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-
-class RequestStatus(StrEnum):
-    PENDING = "pending"
-    RESOLVED = "resolved"
-    UNRESOLVED = "unresolved"
-
-
-class Channel(StrEnum):
-    PHONE = "phone"
-    SMS = "sms"
-    WEB = "web"
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"
-    # A customer's follow-up that the agent said to them in the call instead of texting it.
-    SAID_IN_CALL = "said_in_call"
+from app.enums import DeliveryStatus, RequestStatus
 
 
 def utcnow() -> datetime:
@@ -90,7 +71,7 @@ class HelpRequest(Base):
     notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     customer_contact: Mapped[str | None] = mapped_column(String(200), nullable=True)
     transcript: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
-    # Lease renewed by the voice agent while the caller is still in the call (services/livekit_agent.py).
+    # Lease renewed by the voice agent while the caller is still in the call (services/requests/follow_up.py).
     caller_on_line_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # SHA-256 of the call key handed to whoever opened the request: with the agent token, changing the
     # request (or reading its caller's data) takes that key, so a leaked agent token reaches no call.

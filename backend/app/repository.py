@@ -11,8 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
+from app.enums import DeliveryStatus, RequestStatus
 from app.models import (
-    DeliveryStatus,
     HealthProbe,
     HelpRequest,
     KnowledgeBaseChange,
@@ -22,8 +22,6 @@ from app.models import (
     KnowledgeBaseUse,
     OutboxDelivery,
     OutboxEvent,
-    RequestEvent,
-    RequestStatus,
 )
 
 
@@ -139,11 +137,6 @@ async def overdue_request_ids(*, session: AsyncSession, now: datetime) -> Sequen
 async def next_deadline(*, session: AsyncSession) -> datetime | None:
     stmt = select(func.min(HelpRequest.expires_at)).where(HelpRequest.status == RequestStatus.PENDING)
     return _as_utc((await session.execute(stmt)).scalar_one_or_none())
-
-
-def add_timeline(*, request: HelpRequest, at: datetime, kind: str, actor: str, message: str) -> None:
-    # Through the relationship, so a snapshot taken in the same transaction already shows it.
-    request.events.append(RequestEvent(at=at, kind=kind, actor=actor, message=message))
 
 
 async def touch_health_probe(*, session: AsyncSession, now: datetime) -> None:

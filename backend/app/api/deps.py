@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 
 from app.config import Settings
-from app.services.change_feed import ChangeFeed
-from app.services.help_requests import HelpRequestService
 from app.services.kb.service import KnowledgeBase
-from app.services.outbox_view import OutboxView
+from app.services.live.feed import ChangeFeed
+from app.services.outbox.deliveries import OutboxView
+from app.services.requests.lifecycle import HelpRequestService
 from app.services.stats import Overview
 
 

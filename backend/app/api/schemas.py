@@ -1,33 +1,12 @@
-"""Request payloads; response shapes come from the domain's read models."""
+"""Request payloads; response shapes are the domain's read models (services/views.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.models import Channel
-from app.services.kb.search import SearchResult
-from app.services.snapshots import (
-    HelpRequestDetail,
-    HelpRequestView,
-    KnowledgeBaseEntryView,
-)
-
-__all__ = [
-    "ConflictOut",
-    "EntryCreate",
-    "EntryDetail",
-    "EntryEdit",
-    "HelpRequestCreate",
-    "HelpRequestDetail",
-    "HelpRequestUpdate",
-    "HelpRequestView",
-    "KnowledgeBaseEntryView",
-    "PresenceIn",
-    "ResponseCreate",
-    "SearchOut",
-]
+from app.enums import Channel
 
 
 def _no_nul(value: str) -> str:
@@ -120,34 +99,6 @@ class ResponseCreate(BaseModel):
         return self
 
 
-class CandidateOut(BaseModel):
-    entry: KnowledgeBaseEntryView
-    score: float
-    judged: float | None = Field(
-        None, description="The KB judge's probability that this entry answers the question (null: not judged)."
-    )
-    rejected: str | None = Field(description="Why this entry is not the match (null for the match).")
-
-
-class SearchOut(BaseModel):
-    query: str
-    match: KnowledgeBaseEntryView | None
-    candidates: list[CandidateOut]
-    reason: str = Field(description="Why there is a match, or why the agent must escalate.")
-
-    @classmethod
-    def of(cls, result: SearchResult) -> SearchOut:
-        return cls(
-            query=result.query,
-            match=result.match,
-            candidates=[
-                CandidateOut(entry=c.entry, score=c.score, judged=c.judged, rejected=c.rejected)
-                for c in result.candidates
-            ],
-            reason=result.reason,
-        )
-
-
 class EntryCreate(BaseModel):
     question: Question
     answer: Annotated[str, _bounded(1, 4000), NoNul]
@@ -171,22 +122,3 @@ class EntryEdit(BaseModel):
         if self.question is None and self.answer is None and self.topic is None:
             raise ValueError("give at least one of question, answer, topic")
         return self
-
-
-class EntryChange(BaseModel):
-    at: str
-    action: str
-    actor: str
-    question: str
-    answer: str
-    topic: str | None
-    phrasing: str | None = Field(None, description="The phrasing added or removed (those actions only).")
-
-
-class EntryDetail(KnowledgeBaseEntryView):
-    history: list[EntryChange]
-
-
-class ConflictOut(BaseModel):
-    detail: str
-    current: dict[str, Any] = Field(description="The request as it is now: who answered it and what.")

@@ -7,24 +7,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
-from pydantic import BaseModel, Field
-
 from app import repository
 from app.db import Database
-from app.models import RequestStatus, utcnow
-
-
-class DayStats(BaseModel):
-    day: date
-    kb_answers: int = Field(description="Caller questions the agent answered from the KB")
-    escalations: int = Field(description="Caller questions that became help requests")
-    answered_without_escalation: float | None = Field(
-        description="kb_answers / (kb_answers + escalations); null on a day with no questions"
-    )
-    resolved: int = Field(description="Requests a supervisor answered that day")
-    median_minutes_to_answer: float | None = Field(description="From question to answer, over that day's answers")
-    timeouts: int = Field(description="Requests that ran out of time with no answer that day")
-    cannot_answer: int = Field(description="Requests a supervisor marked as not answerable that day")
+from app.enums import RequestStatus
+from app.models import utcnow
+from app.services.views import DayStats
 
 
 class Overview:

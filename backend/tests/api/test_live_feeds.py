@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.services.change_feed import Change, ChangeFeed
-from app.services.change_relay import PostgresChangeRelay
+from app.services.live.feed import ChangeFeed, Notice
+from app.services.live.relay import PostgresChangeRelay
 from tests.server_process import ServerProcess
 from tests.support import make_settings, request_body, running_app
 
@@ -109,12 +109,12 @@ async def test_relay_delivers_to_peers_once_and_never_echoes(postgres_url: str) 
             await relay.wait_connected(10)
         async with feeds[0].subscribe() as mine, feeds[1].subscribe() as theirs:
             feeds[0].publish("help_request", "x")
-            assert await asyncio.wait_for(mine.get(), 5) == Change("help_request", "x")
-            assert await asyncio.wait_for(theirs.get(), 5) == Change("help_request", "x")
+            assert await asyncio.wait_for(mine.get(), 5) == Notice("help_request", "x")
+            assert await asyncio.wait_for(theirs.get(), 5) == Notice("help_request", "x")
             feeds[1].publish("knowledge_base", "y")
             # Had "x" come back to its origin, it would be next in line here.
-            assert await asyncio.wait_for(mine.get(), 5) == Change("knowledge_base", "y")
-            assert await asyncio.wait_for(theirs.get(), 5) == Change("knowledge_base", "y")
+            assert await asyncio.wait_for(mine.get(), 5) == Notice("knowledge_base", "y")
+            assert await asyncio.wait_for(theirs.get(), 5) == Notice("knowledge_base", "y")
     finally:
         for task in tasks:
             task.cancel()

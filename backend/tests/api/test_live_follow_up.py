@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from app.services import livekit_agent
+from app.services.requests import follow_up
 from tests.support import WebhookReceiver, eventually, make_settings, request_body, running_app
 
 
@@ -94,7 +94,7 @@ async def test_caller_who_hangs_up_before_hearing_it_gets_the_text(
 async def test_agent_that_vanishes_mid_call_lets_the_text_go(
     database_url: str, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(livekit_agent, "PRESENCE_LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(follow_up, "PRESENCE_LEASE", timedelta(seconds=1))
     async with running_app(make_settings(database_url, notify_webhook_url=webhook.url)) as client:
         rid = await _answered_on_the_line(client)
         # No renewal and no hang-up: the lease lapses and the deliverer sends the held text.

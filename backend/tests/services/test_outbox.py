@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from app.services.delivery import RetryPolicy
+from app.services.outbox.delivery import RetryPolicy
 from tests.support import WebhookReceiver, eventually, make_settings, request_body, running_app
 
 SECRET = "s3cret-key"

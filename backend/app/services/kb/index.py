@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from app.services.kb.embeddings import DIMENSIONS
 from app.services.kb.lexicon import Lexicon, content_stems
-from app.services.snapshots import KnowledgeBaseEntryView
+from app.services.views import KnowledgeBaseEntryView
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from app.services.kb.index import KnowledgeIndex
 from app.services.kb.judge import entry_text
 from app.services.kb.lexicon import Lexicon, content_stems, normalize_question
 from app.services.kb.verifier import Verifier
-from app.services.snapshots import KnowledgeBaseEntryView
+from app.services.views import KnowledgeBaseEntryView
 
 POOL = 8  # candidates drawn from each of the semantic and the lexical ranking
 SHOWN = 5  # candidates returned to the client

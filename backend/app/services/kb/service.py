@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import KnowledgeBaseEntry, KnowledgeBasePhrasing, new_id, utcnow
+from app.services.changes import Change, Changes, Subject
 from app.services.errors import Conflict, NotFound
 from app.services.kb.batching import MicroBatcher
 from app.services.kb.decision import SAME_ANSWER
@@ -26,7 +27,7 @@ from app.services.kb.judge import AnswerJudge, entry_text
 from app.services.kb.lexicon import Lexicon, normalize_question
 from app.services.kb.search import SearchResult, search
 from app.services.kb.verifier import Verifier
-from app.services.snapshots import KnowledgeBaseEntryView, PhrasingView
+from app.services.views import KnowledgeBaseEntryView, PhrasingView
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class KnowledgeBase:
         embedder: Embedder | None,
         judge: AnswerJudge | None = None,
         verifier: Verifier | None = None,
+        changes: Changes | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -114,8 +116,8 @@ class KnowledgeBase:
         self._checked_at = float("-inf")
         # The agent often asks about the same words twice in a call (look up, then escalate).
         self._query_vectors: dict[str, np.ndarray] = {}
-        # Called with the ids of entries that changed, this process's writes and other processes' alike.
-        self.listeners: list[Callable[[list[str]], None]] = []
+        # Told of every entry that changed, this process's writes and other processes' alike.
+        self.changes = changes or Changes()
 
     @property
     def mode(self) -> str:
@@ -453,9 +455,8 @@ class KnowledgeBase:
                 revision,
             )
             self._checked_at = now
-        changed = [e.id for e in entries]
-        for listener in self.listeners:
-            listener(changed)
+        for e in entries:
+            self.changes.emit(Change(Subject.KNOWLEDGE_BASE, e.id))
 
     async def search(self, query: str) -> SearchResult:
         vectors = await self.embed_query(query)

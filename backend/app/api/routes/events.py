@@ -1,16 +1,14 @@
-"""The console's live feeds: the change stream (server-sent events) and the daily overview."""
+"""The live change stream (server-sent events) the console and the agent follow."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from app.api.deps import AgentAllowed, ServicesDep, SupervisorOnly
-from app.services.stats import DayStats
+from app.api.deps import AgentAllowed, ServicesDep
 
 router = APIRouter(prefix="/api")
 
@@ -32,9 +30,3 @@ async def change_events(svc: ServicesDep) -> EventSourceResponse:
                 yield ServerSentEvent(event=change.kind, data=json.dumps({"id": change.id}))
 
     return EventSourceResponse(stream(), ping=15, headers={"Cache-Control": "no-store"})
-
-
-@router.get("/stats/daily", response_model=list[DayStats], dependencies=SupervisorOnly, tags=["live"])
-async def daily_stats(svc: ServicesDep, days: Annotated[int, Query(ge=1, le=90)] = 14) -> list[DayStats]:
-    """Per UTC day, oldest first: questions the KB answered vs escalated, time to answer, timeouts."""
-    return await svc.overview.daily(days)

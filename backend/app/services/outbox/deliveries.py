@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from app import repository
 from app.db import Database
-from app.models import DeliveryStatus
-from app.services.snapshots import Timestamp
-
-
-class DeliveryView(BaseModel):
-    event_id: str
-    type: str
-    recipient: str
-    request_id: str | None
-    message: str
-    sink: str
-    status: str
-    attempts: int
-    last_error: str | None
-    created_at: Timestamp
-    next_attempt_at: Timestamp
-    delivered_at: Timestamp | None
+from app.enums import DeliveryStatus
+from app.services.views import DeliveryView
 
 
 class OutboxView:

@@ -13,10 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
 from app.db import Database
-from app.models import DeliveryStatus, OutboxDelivery, OutboxEvent, utcnow
+from app.enums import DeliveryStatus
+from app.models import OutboxDelivery, OutboxEvent, utcnow
+from app.services import timeline
+from app.services.changes import Change, Changes, Subject
 from app.services.loops import WakeableLoop, seconds_until
-from app.services.notifications import DELIVERED_PHRASE, EventType
-from app.services.sinks import Sink
+from app.services.outbox.events import DELIVERED_PHRASE, EventType
+from app.services.outbox.sinks import Sink
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,9 @@ class SinkWorker(WakeableLoop):
 
     max_sleep = 5.0
 
-    def __init__(self, db: Database, sink: Sink, policy: RetryPolicy, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, db: Database, sink: Sink, policy: RetryPolicy, changes: Changes, clock: Callable[[], datetime]
+    ) -> None:
         super().__init__()
         self.db = db
         self.sink = sink
@@ -56,8 +61,7 @@ class SinkWorker(WakeableLoop):
         self.clock = clock
         self.lease = timedelta(seconds=2 * sink.deadline + 30)
         self.in_flight: set[asyncio.Task[None]] = set()
-        # Called with the request id once a delivery's outcome is in its timeline (the console listens).
-        self.listeners: list[Callable[[str], None]] = []
+        self.changes = changes
 
     async def step(self) -> float | None:
         if await self.deliver_due():
@@ -104,9 +108,8 @@ class SinkWorker(WakeableLoop):
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception("could not record the outcome of %s delivery %s", self.sink.name, delivery_id)
             return
-        if event.request_id:
-            for listener in self.listeners:
-                listener(event.request_id)
+        if event.request_id:  # the outcome is in the request's timeline
+            self.changes.emit(Change(Subject.HELP_REQUEST, event.request_id))
 
     async def _send(self, event: OutboxEvent) -> str | None:
         try:
@@ -127,8 +130,8 @@ class SinkWorker(WakeableLoop):
             delivery.status, delivery.delivered_at, delivery.last_error = DeliveryStatus.DELIVERED, now, None
             DELIVERIES.labels(self.sink.name, "delivered").inc()
             if request is not None:
-                repository.add_timeline(
-                    request=request,
+                timeline.add(
+                    request,
                     at=now,
                     kind="notified",
                     actor=self.sink.name,
@@ -153,8 +156,8 @@ class SinkWorker(WakeableLoop):
         DELIVERIES.labels(self.sink.name, "dead").inc()
         log.error("%s delivery of %s is dead after %d attempts: %s", self.sink.name, event.id, attempts, error)
         if request is not None:
-            repository.add_timeline(
-                request=request,
+            timeline.add(
+                request,
                 at=now,
                 kind="notify_dead",
                 actor=self.sink.name,
@@ -163,6 +166,9 @@ class SinkWorker(WakeableLoop):
 
 
 def build_workers(
-    db: Database, sinks: Sequence[Sink], policy: RetryPolicy, clock: Callable[[], datetime] = utcnow
+    db: Database, sinks: Sequence[Sink], policy: RetryPolicy, changes: Changes, clock: Callable[[], datetime] = utcnow
 ) -> list[SinkWorker]:
-    return [SinkWorker(db, sink, policy, clock) for sink in sinks]
+    """One delivery loop per sink, each woken when texts may have become due."""
+    workers = [SinkWorker(db, sink, policy, changes, clock) for sink in sinks]
+    changes.subscribe(lambda change: [w.wake() for w in workers] if change.texts_due else None)
+    return workers

@@ -5,22 +5,25 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from app.services.help_requests import HelpRequestService
+from app.services.changes import Change, Changes
 from app.services.loops import WakeableLoop, seconds_until
+from app.services.outbox.events import EventType
+from app.services.requests.lifecycle import HelpRequestService
 
 log = logging.getLogger(__name__)
 
 
 class ExpirySweeper(WakeableLoop):
-    def __init__(self, service: HelpRequestService) -> None:
+    def __init__(self, service: HelpRequestService, changes: Changes) -> None:
         super().__init__()
         self.service = service
         self.due: datetime | None = None  # the deadline it sleeps towards; None: no request pending
+        changes.subscribe(self._changed)
 
-    def request_created(self) -> None:
+    def _changed(self, change: Change) -> None:
         """Every request gets the same timeout, so a new deadline is never earlier than the one the
         sweeper sleeps towards: only an idle sweeper needs waking (each wake costs a query)."""
-        if self.due is None:
+        if change.event == EventType.CREATED and self.due is None:
             self.wake()
 
     async def step(self) -> float | None:

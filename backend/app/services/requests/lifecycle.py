@@ -15,21 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
 from app.db import Database
-from app.models import HelpRequest, RequestStatus, SupervisorResponse, utcnow
+from app.enums import RequestStatus
+from app.models import HelpRequest, SupervisorResponse, utcnow
+from app.services import timeline
+from app.services.changes import Change, Changes, Subject
 from app.services.errors import InvalidTransition, NotFound
 from app.services.kb import decision
 from app.services.kb.search import candidates
 from app.services.kb.service import KnowledgeBase, Learned
-from app.services.livekit_agent import LiveKitAgent
-from app.services.notifications import EventType, Notifier
-from app.services.pending_questions import PendingQuestions
-from app.services.snapshots import CreatedHelpRequest, HelpRequestDetail, HelpRequestView
+from app.services.outbox.events import EventType, Outbox
+from app.services.requests.follow_up import LiveFollowUp
+from app.services.requests.pending_questions import PendingQuestions
+from app.services.views import CreatedHelpRequest, HelpRequestDetail, HelpRequestView
 
 log = logging.getLogger(__name__)
-
-# Called after a commit with (event type, request id): wakes the deliverer and the sweeper, and tells
-# the console. The type is None for changes that notify nobody (a contact added, say).
-ChangeListener = Callable[[EventType | None, str], None]
 
 
 def hash_call_key(key: str) -> str:
@@ -53,7 +52,9 @@ class HelpRequestService:
         *,
         db: Database,
         kb: KnowledgeBase,
-        notifier: Notifier,
+        outbox: Outbox,
+        follow_up: LiveFollowUp,
+        changes: Changes,
         timeout: timedelta,
         merge_duplicates: bool = True,
         clock: Callable[[], datetime] = utcnow,
@@ -61,18 +62,18 @@ class HelpRequestService:
         self.merge_duplicates = merge_duplicates
         self.db = db
         self.kb = kb
-        self.notifier = notifier
+        self.outbox = outbox
+        self.follow_up = follow_up
+        self.changes = changes
         self.timeout = timeout
         self.clock = clock
-        self.listeners: list[ChangeListener] = []
-        self.calls = LiveKitAgent(db=db, notifier=notifier, clock=clock)
         self.pending = PendingQuestions(db, kb.lexicon)
 
     def _changed(self, kind: EventType | None, rid: str) -> None:
+        """After the commit. `kind`: the event the change wrote (None: it notifies nobody)."""
         if kind in (EventType.RESOLVED, EventType.UNRESOLVED):
             self.pending.discard(rid)
-        for listener in self.listeners:
-            listener(kind, rid)
+        self.changes.emit(Change(Subject.HELP_REQUEST, rid, event=kind, texts_due=kind is not None))
 
     async def create(self, new: NewHelpRequest) -> CreatedHelpRequest:
         # The agent searched the KB with these words a moment ago: the embedding is cached.
@@ -92,7 +93,7 @@ class HelpRequestService:
             notes=new.notes,
             customer_contact=new.customer_contact,
             transcript=list(new.transcript),
-            caller_on_line_until=self.calls.lease_until(now) if new.caller_on_line else None,
+            caller_on_line_until=self.follow_up.lease_until(now) if new.caller_on_line else None,
             question_embedding=None if vector is None else vector.tobytes(),
             call_key_hash=hash_call_key(call_key := secrets.token_urlsafe(24)),
             events=[],
@@ -108,8 +109,8 @@ class HelpRequestService:
             session.add(req)
             await session.flush()
             via = f" by {new.channel}" + (f", contact {new.customer_contact}" if new.customer_contact else "")
-            repository.add_timeline(
-                request=req,
+            timeline.add(
+                req,
                 at=now,
                 kind="asked",
                 actor=new.customer_name,
@@ -122,15 +123,15 @@ class HelpRequestService:
                     f"Attached to request {head.id} ({head.customer_name} asked the same: {head.question}); "
                     "one answer will reach both callers"
                 )
-                repository.add_timeline(
-                    request=head,
+                timeline.add(
+                    head,
                     at=now,
                     kind="attached",
                     actor="agent",
                     message=f"{new.customer_name} asked the same question (request {req.id})",
                 )
-            repository.add_timeline(request=req, at=now, kind="escalated", actor="agent", message=escalation)
-            self.notifier.record(session=session, kind=EventType.CREATED, request=req, now=now)
+            timeline.add(req, at=now, kind="escalated", actor="agent", message=escalation)
+            self.outbox.record(session=session, kind=EventType.CREATED, request=req, now=now)
             view = HelpRequestView.of(req)
         if proposed is not None and head is None:
             self.pending.discard(proposed)  # answered meanwhile, maybe by another process
@@ -186,8 +187,8 @@ class HelpRequestService:
             if req.status != RequestStatus.PENDING and (customer_name or customer_contact or not still_on_line):
                 raise InvalidTransition(rid, req.status, HelpRequestView.of(req).model_dump(mode="json"))
             if customer_name and customer_name != req.customer_name:
-                repository.add_timeline(
-                    request=req,
+                timeline.add(
+                    req,
                     at=now,
                     kind="caller",
                     actor="agent",
@@ -195,8 +196,8 @@ class HelpRequestService:
                 )
                 req.customer_name = customer_name
             if customer_contact and customer_contact != req.customer_contact:
-                repository.add_timeline(
-                    request=req,
+                timeline.add(
+                    req,
                     at=now,
                     kind="caller",
                     actor="agent",
@@ -296,7 +297,7 @@ class HelpRequestService:
                     learned=learned,
                     via=None if member is req else rid,
                 )
-                self.calls.notify_customer(session=session, kind=kind, request=member, now=now)
+                self.outbox.record(session=session, kind=kind, request=member, now=now)
             view = HelpRequestView.of(req)
         if learned is not None:
             await self.kb.after_write()
@@ -319,24 +320,22 @@ class HelpRequestService:
         also = f" (with request {via}, the same question)" if via else ""
         if answer is None or learned is None:
             why = f" ({notes})" if notes else ""
-            repository.add_timeline(
-                request=req,
+            timeline.add(
+                req,
                 at=now,
                 kind="unresolved",
                 actor=responder,
                 message=f"Marked unresolved by {responder}{also}{why}",
             )
             return
-        repository.add_timeline(
-            request=req, at=now, kind="answered", actor=responder, message=f"Answered by {responder}{also}: {answer}"
-        )
+        timeline.add(req, at=now, kind="answered", actor=responder, message=f"Answered by {responder}{also}: {answer}")
         if via is None:
             learned_how = (
                 f"The caller's wording was added to knowledge base entry {learned.entry.id}"
                 if learned.action == "phrasing added"
                 else f"Saved to the knowledge base (entry {learned.entry.id})"
             )
-            repository.add_timeline(request=req, at=now, kind="learned", actor="system", message=learned_how)
+            timeline.add(req, at=now, kind="learned", actor="system", message=learned_how)
 
     async def time_out(self, rid: str, *, actor: str = "supervisor") -> HelpRequestView:
         async with self.db.transaction() as session:
@@ -367,8 +366,8 @@ class HelpRequestService:
             return None
         req = await self._load_after_transition(session, rid, won)
         message = "Timed out with no answer from a supervisor" if actor == "timeout" else f"Timed out by {actor}"
-        repository.add_timeline(request=req, at=now, kind="timed_out", actor=actor, message=message)
-        self.calls.notify_customer(session=session, kind=EventType.UNRESOLVED, request=req, now=now)
+        timeline.add(req, at=now, kind="timed_out", actor=actor, message=message)
+        self.outbox.record(session=session, kind=EventType.UNRESOLVED, request=req, now=now)
         return HelpRequestView.of(req)
 
     async def _load_after_transition(self, session: AsyncSession, rid: str, won: bool) -> HelpRequest:

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.callers import UNKNOWN_CALLER
 from app.models import HelpRequest, OutboxEvent, new_id
-from app.services.snapshots import HelpRequestView
+from app.services import timeline
+from app.services.views import HelpRequestView
 
 
 class EventType(StrEnum):
@@ -59,14 +60,17 @@ def compose_message(kind: EventType, req: HelpRequest, salon_name: str) -> str:
     )
 
 
-class Notifier:
-    """Writes notification events into the outbox, one delivery per configured sink."""
+class Outbox:
+    """The one door for every event: written inside the transaction of the change that causes it,
+    one delivery per configured sink."""
 
     def __init__(self, *, sinks: Sequence[str], salon_name: str) -> None:
         self.sinks = tuple(sinks)
         self.salon_name = salon_name
 
     def record(self, *, session: AsyncSession, kind: EventType, request: HelpRequest, now: datetime) -> OutboxEvent:
+        """The event, and its deliveries. A caller still on the line hears the outcome from the
+        agent: their text is held until the call's lease ends (services.requests.follow_up)."""
         message = compose_message(kind, request, self.salon_name)
         event = OutboxEvent(
             id=new_id(), type=kind, recipient=RECIPIENT[kind], request_id=request.id, message=message, created_at=now
@@ -83,4 +87,15 @@ class Notifier:
             ensure_ascii=False,
         )
         repository.add_outbox_event(session=session, event=event, sinks=self.sinks)
+        until = request.caller_on_line_until
+        if RECIPIENT[kind] == "customer" and until is not None and until > now:
+            for delivery in event.deliveries:
+                delivery.next_attempt_at = until
+            timeline.add(
+                request,
+                at=now,
+                kind="held_for_call",
+                actor="agent",
+                message="The caller is on the line: the agent will tell them, and the text goes out only if the call ends first",
+            )
         return event

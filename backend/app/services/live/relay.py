@@ -14,7 +14,7 @@ import uuid
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.services.change_feed import RESYNC, Change, ChangeFeed
+from app.services.live.feed import RESYNC, ChangeFeed, Notice
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,11 @@ class PostgresChangeRelay:
         self.dsn = asyncpg_dsn(database_url)
         self.feed = feed
         self.origin = uuid.uuid4().hex[:12]  # our own notices come back to us: skip them
-        self._outgoing: asyncio.Queue[Change] = asyncio.Queue(maxsize=10_000)
+        self._outgoing: asyncio.Queue[Notice] = asyncio.Queue(maxsize=10_000)
         self._connected = asyncio.Event()
         feed.forwarders.append(self._send)
 
-    def _send(self, change: Change) -> None:
+    def _send(self, change: Notice) -> None:
         try:
             self._outgoing.put_nowait(change)
         except asyncio.QueueFull:  # the database is unreachable for long: peers resync when it is back
@@ -46,7 +46,7 @@ class PostgresChangeRelay:
         origin, _, rest = payload.partition(":")
         kind, _, ident = rest.partition(":")
         if origin != self.origin and kind:
-            self.feed.deliver(Change(kind, ident))
+            self.feed.deliver(Notice(kind, ident))
 
     async def wait_connected(self, timeout: float) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)

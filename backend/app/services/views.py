@@ -1,13 +1,17 @@
-"""Public read models: the shapes every client sees (API responses, webhook `request` bodies)."""
+"""Public read models, all in one place: the shapes every client sees (API responses, webhook
+`request` bodies). Request payloads are the API's (api/schemas.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from app.models import HelpRequest
+
+if TYPE_CHECKING:  # search builds on these views: a runtime import would go round in a circle
+    from app.services.kb.search import SearchResult
 
 # Always "+00:00": the contract asks for an explicit UTC offset.
 Timestamp = Annotated[datetime, PlainSerializer(lambda d: d.isoformat(), return_type=str)]
@@ -146,3 +150,84 @@ class KnowledgeBaseEntryView(BaseModel):
     phrasings: list[PhrasingView] = Field(
         default_factory=list, description="Other ways callers asked this question; each matches like the question."
     )
+
+
+# --- knowledge base search and audit ---------------------------------------------------------
+
+
+class CandidateOut(BaseModel):
+    entry: KnowledgeBaseEntryView
+    score: float
+    judged: float | None = Field(
+        None, description="The KB judge's probability that this entry answers the question (null: not judged)."
+    )
+    rejected: str | None = Field(description="Why this entry is not the match (null for the match).")
+
+
+class SearchOut(BaseModel):
+    query: str
+    match: KnowledgeBaseEntryView | None
+    candidates: list[CandidateOut]
+    reason: str = Field(description="Why there is a match, or why the agent must escalate.")
+
+    @classmethod
+    def of(cls, result: SearchResult) -> SearchOut:
+        return cls(
+            query=result.query,
+            match=result.match,
+            candidates=[
+                CandidateOut(entry=c.entry, score=c.score, judged=c.judged, rejected=c.rejected)
+                for c in result.candidates
+            ],
+            reason=result.reason,
+        )
+
+
+class EntryChange(BaseModel):
+    at: str
+    action: str
+    actor: str
+    question: str
+    answer: str
+    topic: str | None
+    phrasing: str | None = Field(None, description="The phrasing added or removed (those actions only).")
+
+
+class EntryDetail(KnowledgeBaseEntryView):
+    history: list[EntryChange]
+
+
+class ConflictOut(BaseModel):
+    detail: str
+    current: dict[str, Any] = Field(description="The request as it is now: who answered it and what.")
+
+
+# --- outbox and overview --------------------------------------------------------------------
+
+
+class DeliveryView(BaseModel):
+    event_id: str
+    type: str
+    recipient: str
+    request_id: str | None
+    message: str
+    sink: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: Timestamp
+    next_attempt_at: Timestamp
+    delivered_at: Timestamp | None
+
+
+class DayStats(BaseModel):
+    day: date
+    kb_answers: int = Field(description="Caller questions the agent answered from the KB")
+    escalations: int = Field(description="Caller questions that became help requests")
+    answered_without_escalation: float | None = Field(
+        description="kb_answers / (kb_answers + escalations); null on a day with no questions"
+    )
+    resolved: int = Field(description="Requests a supervisor answered that day")
+    median_minutes_to_answer: float | None = Field(description="From question to answer, over that day's answers")
+    timeouts: int = Field(description="Requests that ran out of time with no answer that day")
+    cannot_answer: int = Field(description="Requests a supervisor marked as not answerable that day")

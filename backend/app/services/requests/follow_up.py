@@ -2,8 +2,8 @@
 
 A caller still on the line hears the supervisor's answer from the voice agent; anyone else gets it
 as a text through the outbox. The text is always written, in the lifecycle's own transaction, so an
-answer can never be lost; while the caller is on the line its deliveries are held back, and the
-agent takes them back (they become `said_in_call`) before it speaks. An agent that crashes or
+answer can never be lost; while the caller is on the line the outbox holds its deliveries back, and
+the agent takes them back (they become `said_in_call`) before it speaks. An agent that crashes or
 hangs up without doing so lets the hold lapse and the text goes out. One of the two, never both,
 never none: taking back is a compare-and-set that fails once any deliverer has touched the text.
 """
@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
 from app.db import Database
-from app.models import DeliveryStatus, HelpRequest, RequestStatus, utcnow
+from app.enums import DeliveryStatus, RequestStatus
+from app.models import HelpRequest, utcnow
+from app.services import timeline
+from app.services.changes import Change, Changes, Subject
 from app.services.errors import Conflict, NotFound
-from app.services.notifications import EventType, Notifier
-from app.services.snapshots import HelpRequestView
+from app.services.views import HelpRequestView
 
 log = logging.getLogger(__name__)
 
@@ -30,34 +32,17 @@ log = logging.getLogger(__name__)
 PRESENCE_LEASE = timedelta(seconds=20)
 
 
-class LiveKitAgent:
-    def __init__(self, *, db: Database, notifier: Notifier, clock: Callable[[], datetime] = utcnow) -> None:
+class LiveFollowUp:
+    """The agent's side of a caller still on the line: presence, and taking the held text back."""
+
+    def __init__(self, *, db: Database, changes: Changes, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
-        self.notifier = notifier
+        self.changes = changes
         self.clock = clock
-        # Called with the request id after a commit that changed what supervisors see or made held
-        # texts due (wakes the deliverers, tells the console).
-        self.listeners: list[Callable[[str], None]] = []
 
     @staticmethod
     def lease_until(now: datetime) -> datetime:
         return now + PRESENCE_LEASE
-
-    def notify_customer(self, *, session: AsyncSession, kind: EventType, request: HelpRequest, now: datetime) -> None:
-        """Inside a lifecycle transaction: write the follow-up text; hold it while the caller is on the line."""
-        event = self.notifier.record(session=session, kind=kind, request=request, now=now)
-        until = request.caller_on_line_until
-        if until is None or until <= now:
-            return
-        for delivery in event.deliveries:
-            delivery.next_attempt_at = until
-        repository.add_timeline(
-            request=request,
-            at=now,
-            kind="held_for_call",
-            actor="agent",
-            message="The caller is on the line: the agent will tell them, and the text goes out only if the call ends first",
-        )
 
     async def set_presence(self, rid: str, *, on_line: bool) -> HelpRequestView:
         """Renew (or end) the agent's lease saying this request's caller is still in the call."""
@@ -72,8 +57,8 @@ class LiveKitAgent:
                 req.caller_on_line_until = None
                 released = await repository.release_held_deliveries(session=session, rid=rid, now=now)
                 if released:
-                    repository.add_timeline(
-                        request=req,
+                    timeline.add(
+                        req,
                         at=now,
                         kind="call_ended",
                         actor="agent",
@@ -109,8 +94,8 @@ class LiveKitAgent:
                 # Some sink already sent (or is sending) the text: saying it too would tell the caller twice.
                 raise Conflict(f"the follow-up for help request {rid} has already gone out as a text")
             said = req.answer if req.status == RequestStatus.RESOLVED else "no answer was found yet"
-            repository.add_timeline(
-                request=req,
+            timeline.add(
+                req,
                 at=now,
                 kind="said_in_call",
                 actor="agent",
@@ -133,8 +118,8 @@ class LiveKitAgent:
                 else await repository.give_back_deliveries(session=session, event_id=event.id, now=now)
             )
             if returned:
-                repository.add_timeline(
-                    request=req,
+                timeline.add(
+                    req,
                     at=now,
                     kind="call_ended",
                     actor="agent",
@@ -152,5 +137,5 @@ class LiveKitAgent:
         return req
 
     def _changed(self, rid: str) -> None:
-        for listener in self.listeners:
-            listener(rid)
+        # Held texts may have become due (presence ended, a take given back): wake the deliverers.
+        self.changes.emit(Change(Subject.HELP_REQUEST, rid, texts_due=True))

@@ -14,29 +14,29 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Change:
+class Notice:
     kind: str  # "help_request" | "knowledge_base" | "resync"
     id: str = ""
 
 
-RESYNC = Change("resync")
+RESYNC = Notice("resync")
 
 
 class ChangeFeed:
     def __init__(self, queue_size: int = 500) -> None:
         self.queue_size = queue_size
-        self._subscribers: set[asyncio.Queue[Change]] = set()
-        # Carry this process's changes to other processes (services/change_relay.py).
-        self.forwarders: list[Callable[[Change], None]] = []
+        self._subscribers: set[asyncio.Queue[Notice]] = set()
+        # Carry this process's changes to other processes (services/live/relay.py).
+        self.forwarders: list[Callable[[Notice], None]] = []
 
     def publish(self, kind: str, ident: str) -> None:
         """A change made here: to this process's subscribers and to the other processes."""
-        change = Change(kind, ident)
+        change = Notice(kind, ident)
         self.deliver(change)
         for forward in self.forwarders:
             forward(change)
 
-    def deliver(self, change: Change) -> None:
+    def deliver(self, change: Notice) -> None:
         """To this process's subscribers only (changes relayed from elsewhere arrive here)."""
         for queue in self._subscribers:
             try:
@@ -47,8 +47,8 @@ class ChangeFeed:
                 queue.put_nowait(RESYNC)
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Change]]:
-        queue: asyncio.Queue[Change] = asyncio.Queue(self.queue_size)
+    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Notice]]:
+        queue: asyncio.Queue[Notice] = asyncio.Queue(self.queue_size)
         self._subscribers.add(queue)
         try:
             yield queue
