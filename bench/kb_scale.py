@@ -24,8 +24,8 @@ from common import fresh_kb, percentile, table
 from sqlalchemy import insert, update
 
 from app.models import KnowledgeBaseEntry, KnowledgeBaseState
+from app.questions import normalize_question
 from app.services.kb.embeddings import load_embedder
-from app.services.kb.lexicon import normalize_question
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = [

@@ -30,6 +30,11 @@ def main() -> int:
             f"auth is off (no SUPERVISOR_TOKEN): serving on loopback only, {settings.host}:{settings.port}",
             file=sys.stderr,
         )
+    # Where a supervisor goes: the address this process serves (the bind address when it is 0.0.0.0
+    # is this machine's every interface; the operator knows the public name).
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    shown = f"[{shown}]" if ":" in shown else shown
+    print(f"supervisor console: http://{shown}:{settings.port}/", file=sys.stderr)
     uvicorn.run("app.main:app", host=settings.host, port=settings.port, proxy_headers=False, log_level="info")
     return 0
 

@@ -97,10 +97,6 @@ class Settings(BaseSettings):
         """The agent's token; with only a supervisor token configured, that one."""
         return self.agent_token or self.supervisor_token
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def bind_is_loopback(self) -> bool:
         if self.host == "localhost":
             return True

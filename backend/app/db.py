@@ -42,7 +42,6 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 
 class Database:
     def __init__(self, url: str) -> None:
-        self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":

@@ -8,6 +8,7 @@ Speech-to-text, the LLM and text-to-speech go through OpenAI-compatible endpoint
 a local server via LLM_BASE_URL / VOICE_BASE_URL); Silero VAD ships inside its wheel. The agent
 reaches this backend at HITL_URL with AGENT_TOKEN.
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,8 +17,10 @@ from livekit import rtc
 from livekit.agents import NOT_GIVEN, AgentServer, AgentSession, JobContext, JobProcess, cli
 from livekit.plugins import openai, silero
 
+from app.agent import follow_up
 from app.agent.backend_client import BackendClient
-from app.agent.receptionist import Caller, Receptionist, load_instructions
+from app.agent.call_state import Caller, CallState
+from app.agent.receptionist import Receptionist, load_instructions
 from app.config import Settings
 
 # Commands that connect to a LiveKit server (console mode runs locally).
@@ -38,7 +41,7 @@ def missing_settings(settings: Settings, command: str) -> list[str]:
     return missing
 
 
-def build_session(settings: Settings, vad: silero.VAD) -> AgentSession:
+def build_session(settings: Settings, vad: silero.VAD, state: CallState) -> AgentSession[CallState]:
     # Local OpenAI-compatible servers take no key, but the OpenAI client insists on one.
     placeholder = "no-key"
     llm_url = settings.llm_base_url or NOT_GIVEN
@@ -46,6 +49,7 @@ def build_session(settings: Settings, vad: silero.VAD) -> AgentSession:
     voice_url = settings.voice_base_url or llm_url
     voice_key = settings.voice_api_key or (placeholder if settings.voice_base_url else llm_key)
     return AgentSession(
+        userdata=state,
         stt=openai.STT(model=settings.stt_model, base_url=voice_url, api_key=voice_key, use_realtime=False),
         llm=openai.LLM(model=settings.llm_model, base_url=llm_url, api_key=llm_key),
         tts=openai.TTS(model=settings.tts_model, voice=settings.tts_voice, base_url=voice_url, api_key=voice_key),
@@ -75,17 +79,15 @@ async def receptionist_call(ctx: JobContext) -> None:
     await ctx.connect()
     participant = await ctx.wait_for_participant()
     backend = BackendClient(settings.hitl_url, settings.agent_bearer)
-    agent = Receptionist(
-        backend=backend, caller=caller_of(participant), salon_name=settings.salon_name,
-        instructions=load_instructions(),
-    )
+    state = CallState(backend=backend, caller=caller_of(participant), salon_name=settings.salon_name)
+    session = build_session(settings, ctx.proc.userdata["vad"], state)
 
     async def hang_up() -> None:
-        await agent.call_ended()
+        await follow_up.end_call(session)
         await backend.aclose()
 
     ctx.add_shutdown_callback(hang_up)
-    await build_session(settings, ctx.proc.userdata["vad"]).start(agent=agent, room=ctx.room)
+    await session.start(agent=Receptionist(instructions=load_instructions()), room=ctx.room)
 
 
 def main(argv: list[str]) -> int:
@@ -93,8 +95,10 @@ def main(argv: list[str]) -> int:
     if command and not {"-h", "--help"} & set(argv):
         missing = missing_settings(Settings(), command)
         if missing:
-            print(f"livekit_worker: cannot `{command}` without these settings (environment or backend/.env):",
-                  file=sys.stderr)
+            print(
+                f"livekit_worker: cannot `{command}` without these settings (environment or backend/.env):",
+                file=sys.stderr,
+            )
             for item in missing:
                 print(f"  - {item}", file=sys.stderr)
             print("To try the receptionist with none of them, run `make call`.", file=sys.stderr)

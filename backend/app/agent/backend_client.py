@@ -1,7 +1,10 @@
 """The agent's view of the backend: the HTTP endpoints it may call with the agent token."""
+
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +12,9 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 log = logging.getLogger(__name__)
+
+# The backend pings its event stream every 15 s: three pings missed and the connection is dead.
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=45.0)
 
 
 def _worth_retrying(exc: BaseException) -> bool:
@@ -29,11 +35,18 @@ class FollowUpGone(Exception):
 
 
 class BackendClient:
-    def __init__(self, base_url: str, token: str | None, *, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
-                                       transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
         # Each request this agent opened, with its call key: the agent token alone may not touch it.
         self._call_keys: dict[str, str] = {}
 
@@ -47,8 +60,10 @@ class BackendClient:
     async def _call(self, method: str, path: str, *, attempts: int = 3, **kwargs: Any) -> httpx.Response:
         """A caller is waiting: a few quick retries on a blip, then the error surfaces."""
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=0.2, max=2),
-            retry=retry_if_exception(_worth_retrying), reraise=True,
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            retry=retry_if_exception(_worth_retrying),
+            reraise=True,
         ):
             with attempt:
                 response = await self._http.request(method, path, **kwargs)
@@ -82,13 +97,28 @@ class BackendClient:
     async def record_use(self, entry_id: str) -> None:
         await self._call("POST", f"/api/knowledge-base/{entry_id}/uses", attempts=1)
 
-    async def open_request(self, *, customer_name: str, question: str, customer_contact: str | None,
-                           transcript: list[dict[str, str]], channel: str = "phone") -> dict[str, Any]:
+    async def open_request(
+        self,
+        *,
+        customer_name: str,
+        question: str,
+        customer_contact: str | None,
+        transcript: list[dict[str, str]],
+        channel: str = "phone",
+    ) -> dict[str, Any]:
         # More patience here than for a lookup: this is the caller's question, it must not be lost.
         response = await self._call(
-            "POST", "/api/help-requests", attempts=5,
-            json={"customer_name": customer_name, "question": question, "customer_contact": customer_contact,
-                  "channel": channel, "transcript": transcript, "caller_on_line": True},
+            "POST",
+            "/api/help-requests",
+            attempts=5,
+            json={
+                "customer_name": customer_name,
+                "question": question,
+                "customer_contact": customer_contact,
+                "channel": channel,
+                "transcript": transcript,
+                "caller_on_line": True,
+            },
         )
         created = response.json()
         self._call_keys[created["id"]] = created["call_key"]
@@ -101,8 +131,9 @@ class BackendClient:
         return (await self._call("GET", f"/api/help-requests/{rid}", attempts=1, headers=self._for_call(rid))).json()
 
     async def set_presence(self, rid: str, *, on_line: bool) -> None:
-        await self._call("POST", f"/api/help-requests/{rid}/presence", json={"on_line": on_line},
-                         headers=self._for_call(rid))
+        await self._call(
+            "POST", f"/api/help-requests/{rid}/presence", json={"on_line": on_line}, headers=self._for_call(rid)
+        )
 
     async def take_follow_up(self, rid: str) -> dict[str, Any]:
         response = await self._call("POST", f"/api/help-requests/{rid}/follow-up", headers=self._for_call(rid))
@@ -112,3 +143,21 @@ class BackendClient:
 
     async def give_back_follow_up(self, rid: str) -> None:
         await self._call("DELETE", f"/api/help-requests/{rid}/follow-up", headers=self._for_call(rid))
+
+    async def changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The backend's change notices (`GET /api/events`) as (event, data) pairs, until the stream ends."""
+        async with self._http.stream("GET", "/api/events", timeout=STREAM_TIMEOUT) as response:
+            response.raise_for_status()
+            kind, data = "message", []
+            async for line in response.aiter_lines():
+                if line:
+                    # Comments (the pings) have no field name; "retry" is ours to choose.
+                    name, _, value = line.partition(":")
+                    if name == "event":
+                        kind = value.strip()
+                    elif name == "data":
+                        data.append(value.removeprefix(" "))
+                    continue
+                if data:
+                    yield kind, json.loads("\n".join(data))
+                kind, data = "message", []

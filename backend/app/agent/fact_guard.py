@@ -5,24 +5,22 @@ mostly numbers (prices, times, durations, phone numbers) and days, so every such
 must appear in what the agent was given this call: knowledge-base answers, the caller's own words,
 its own fixed phrases. It is a net under the instructions, not a substitute for them.
 """
+
 from __future__ import annotations
 
 import re
 
-_NUMBER_WORDS = {
-    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
-}
+from app.numbers import CARDINALS
+
+# Not "zero": a model says "zero dollars" for the KB's "free", and the guard compares words, not meanings.
+_NUMBER_WORDS = {word: value for word, value in CARDINALS.items() if value}
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekday", "weekend")
 # Not "May" or "March": as words they start too many sentences ("May I have your name?").
-_MONTHS = ("january", "february", "april", "june", "july", "august", "september", "october", "november",
-           "december")
+_MONTHS = ("january", "february", "april", "june", "july", "august", "september", "october", "november", "december")
 _OTHER = ("noon", "midnight", "free", "percent", "half")
 
 _WORD_NUMBER = re.compile(
-    r"\b(?:one|%s)s?(?:[\s-]+(?:and[\s-]+)?(?:one|%s)s?)*\b" % (("|".join(_NUMBER_WORDS),) * 2), re.IGNORECASE
+    r"\b(?:%s)s?(?:[\s-]+(?:and[\s-]+)?(?:%s)s?)*\b" % (("|".join(_NUMBER_WORDS),) * 2), re.IGNORECASE
 )
 _TOKEN = re.compile(
     r"\d+(?:[.,:]\d+)*"
@@ -37,7 +35,7 @@ def _spelled_value(phrase: str) -> int:
     """ "sixty-five" -> 65, "one hundred and twenty" -> 120."""
     total = current = 0
     for word in re.findall(r"[a-z]+", phrase.lower()):
-        word = word if word in _NUMBER_WORDS or word == "one" else word.removesuffix("s")
+        word = word if word in _NUMBER_WORDS else word.removesuffix("s")
         if word == "and":
             continue
         if word == "hundred":
@@ -46,7 +44,7 @@ def _spelled_value(phrase: str) -> int:
             total += max(current, 1) * 1000
             current = 0
         else:
-            current += 1 if word == "one" else _NUMBER_WORDS[word]
+            current += _NUMBER_WORDS[word]
     return total + current
 
 

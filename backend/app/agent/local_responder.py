@@ -1,9 +1,11 @@
 """A deterministic stand-in for the cloud LLM, for `make call` and tests: no key, no network.
 
 It drives the same tools a real model would: every caller question goes to the knowledge base, a KB
-answer is said verbatim, no answer means asking the supervisor, and a number given after the agent
-asked for one is saved as the caller's contact.
+answer is said verbatim, a lookup with nothing for the caller to hear means asking the supervisor,
+the words any other tool gives (or fails with) are said as they are, and a number given after the
+agent asked for one is saved as the caller's contact.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +18,7 @@ from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, llm
 
 from app.agent import tool_results
 from app.agent.fact_guard import PHONE_NUMBER
-from app.agent.receptionist import ASK_CONTACT, CONTACT_UNCLEAR, SAY_AGAIN
+from app.agent.phrases import ASK_CONTACT, CONTACT_UNCLEAR, SAY_AGAIN
 
 _GOODBYE = re.compile(r"^\W*(?:ok(?:ay)?\W+)?(?:bye|goodbye|that's all|that is all|no,? thanks?|nothing else)\b", re.I)
 _THANKS = re.compile(r"^\W*(?:great\W+|perfect\W+|ok(?:ay)?\W+)?(?:thanks|thank you|cheers)\W*$", re.I)
@@ -36,7 +38,7 @@ def _awaiting_contact(items: list[llm.ChatItem]) -> bool:
     """Did the agent's last tool result ask the caller for a number?"""
     for item in reversed(items):
         if isinstance(item, llm.FunctionCallOutput):
-            said = tool_results.payload(item.output, tool_results.SAY) or ""
+            said = tool_results.words(item.output) or ""
             return said.endswith(ASK_CONTACT) or said == CONTACT_UNCLEAR
     return False
 
@@ -46,14 +48,11 @@ def respond(chat_ctx: llm.ChatContext, salon_name: str) -> llm.ChoiceDelta:
     items = [i for i in chat_ctx.items if isinstance(i, (llm.ChatMessage, llm.FunctionCall, llm.FunctionCallOutput))]
     last = items[-1] if items else None
     if isinstance(last, llm.FunctionCallOutput):
-        if (answer := tool_results.payload(last.output, tool_results.KB_ANSWER)) is not None:
-            return reply_text(answer)
-        if tool_results.payload(last.output, tool_results.NO_ANSWER) is not None:
+        said = tool_results.words(last.output)
+        if said is None and last.name == "lookup_knowledge_base":
             call = next(i for i in items if isinstance(i, llm.FunctionCall) and i.call_id == last.call_id)
             return tool_call("request_supervisor_help", question=json.loads(call.arguments)["question"])
-        if (said := tool_results.payload(last.output, tool_results.SAY)) is not None:
-            return reply_text(said)
-        return reply_text(SAY_AGAIN)
+        return reply_text(said or SAY_AGAIN)
     utterance = last.text_content if isinstance(last, llm.ChatMessage) and last.role == "user" else None
     if not utterance or not utterance.strip():
         return reply_text("How can I help you today?")
@@ -86,11 +85,16 @@ class ScriptedLLM(llm.LLM):
         return "frontdesk"
 
     def chat(
-        self, *, chat_ctx: llm.ChatContext, tools: list[llm.Tool] | None = None,
-        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS, **_: Any,
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        **_: Any,
     ) -> llm.LLMStream:
-        return _Reply(self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options,
-                      delta=self.script(chat_ctx))
+        return _Reply(
+            self, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options, delta=self.script(chat_ctx)
+        )
 
 
 class LocalResponder(ScriptedLLM):

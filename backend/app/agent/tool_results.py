@@ -1,27 +1,25 @@
-"""What the agent's tools hand back to the model: plain words a real LLM follows, with a fixed
-prefix the local responder (app/agent/local_responder.py) reads."""
+"""What the agent's tools hand back to the model: the words for the caller, then on a line of its
+own, in brackets, what to do with them; or, with nothing for the caller to hear, only what to do.
+Failures the caller should hear are raised as livekit's `ToolError` with the same kind of text.
+The local responder (local_responder.py) reads the words back with `words`."""
+
 from __future__ import annotations
 
-KB_ANSWER = "KB_ANSWER: "
-NO_ANSWER = "NO_ANSWER: "
-SAY = "SAY: "
-
-NO_ANSWER_TEXT = (
-    NO_ANSWER + "the knowledge base has no answer to this question. Do not answer it yourself. "
+NO_ANSWER = (
+    "The knowledge base has no answer to this question. Do not answer it yourself. "
     "Call request_supervisor_help with the caller's question now."
 )
 
 
 def kb_answer(answer: str) -> str:
-    return f"{KB_ANSWER}{answer}\n(Tell the caller this answer. You may shorten or rephrase it; add nothing to it.)"
+    return f"{answer}\n(Tell the caller this answer. You may shorten or rephrase it; add nothing to it.)"
 
 
 def say(text: str) -> str:
-    return f"{SAY}{text}\n(Say this to the caller, in these words.)"
+    return f"{text}\n(Say this to the caller, in these words.)"
 
 
-def payload(output: str, prefix: str) -> str | None:
-    """The text after `prefix` (up to the instruction line), or None when the output is another kind."""
-    if not output.startswith(prefix):
-        return None
-    return output[len(prefix):].split("\n(", 1)[0].strip()
+def words(output: str) -> str | None:
+    """The words for the caller in a tool's output; None when it holds none (an internal error)."""
+    text, instruction, _ = output.partition("\n(")
+    return text.strip() if instruction else None

@@ -33,6 +33,13 @@ async def console_page() -> FileResponse:
     return FileResponse(CONSOLE_DIR / "index.html", headers=HEADERS)
 
 
+@router.get("/favicon.ico")
+async def icon() -> FileResponse:
+    """The console's own page declares its icon; /docs and the JSON endpoints opened in a browser
+    make it ask here."""
+    return FileResponse(CONSOLE_DIR / "icon.svg", media_type="image/svg+xml", headers=HEADERS)
+
+
 class _WithHeaders:
     """Adds the console's headers to every asset response."""
 

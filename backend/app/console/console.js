@@ -3,6 +3,7 @@
 
 const TOKEN_KEY = "frontdesk.supervisorToken";
 const SOUND_KEY = "frontdesk.sound";
+const VIEWS = ["pending", "history", "learned", "overview"];
 const $ = (sel, root = document) => root.querySelector(sel);
 
 const state = {
@@ -211,8 +212,29 @@ function duration(ms) {
   return h < 48 ? `${h}h ${String(m % 60).padStart(2, "0")}m` : `${Math.floor(h / 24)} days`;
 }
 
-function when(iso) {
-  return iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "";
+// Every time on the page in one format, in the supervisor's own time zone; the exact instant is in
+// the tooltip.
+function timeEl(iso) {
+  const el = document.createElement("time");
+  el.dateTime = iso;
+  el.title = iso;
+  el.textContent = new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" });
+  return el;
+}
+
+// The server writes some instants into the timeline's words ("times out at 2025-…+00:00"): those
+// are shown like every other time.
+const ISO_INSTANT = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})/g;
+
+function withTimes(text) {
+  const parts = [];
+  let from = 0;
+  for (const m of text.matchAll(ISO_INSTANT)) {
+    parts.push(document.createTextNode(text.slice(from, m.index)), timeEl(m[0]));
+    from = m.index + m[0].length;
+  }
+  parts.push(document.createTextNode(text.slice(from)));
+  return parts;
 }
 
 function onLine(req) {
@@ -248,7 +270,7 @@ function renderPending() {
   const pending = pendingRequests();
   const list = $("#pending-list");
   for (const [id, card] of cards) {
-    if (pending.some((r) => r.id === id) || card.dataset.keep) continue;
+    if (pending.some((r) => r.id === id) || card.dataset.keep || closing.has(id)) continue;
     const box = $("textarea", card);
     if (box.value.trim() || document.activeElement === box) {
       // Someone else closed it while this supervisor was typing: say so instead of wiping the text.
@@ -295,7 +317,17 @@ function buildCard(req) {
     ev.preventDefault();
     submitAnswer(card, { answer: box.value.trim() });
   });
-  $(".cant", form).addEventListener("click", () => submitAnswer(card, { unresolved: true }));
+  const cant = $(".cant", form);
+  cant.addEventListener("click", () => {
+    if (!cant.dataset.armed) {
+      // Two steps, like retiring an answer: the caller is told at once, so a stray click must not do it.
+      armCant(cant, true);
+      return;
+    }
+    armCant(cant, false);
+    closeUnanswered(card);
+  });
+  cant.addEventListener("blur", () => armCant(cant, false));
   loadNearest(card, req.question);
   return card;
 }
@@ -390,6 +422,52 @@ async function submitAnswer(card, body) {
   for (const b of card.querySelectorAll("button")) b.disabled = false;
 }
 
+function armCant(button, armed) {
+  if (armed) button.dataset.armed = "1";
+  else delete button.dataset.armed;
+  button.textContent = armed ? "Confirm: close it and tell the caller" : "Can't answer";
+  button.classList.toggle("danger", armed);
+}
+
+// How long a confirmed "Can't answer" waits in this page, undoable, before it goes to the server:
+// 5 s, or `?undo=SECONDS` in the page's URL.
+const undoParam = new URLSearchParams(location.search).get("undo") ?? "";
+const UNDO_MS = /^\d+(\.\d+)?$/.test(undoParam) ? Number(undoParam) * 1000 : 5000;
+const closing = new Map(); // id -> timer of a "Can't answer" still in its undo window
+
+function closeUnanswered(card) {
+  const id = card.dataset.id;
+  const question = state.requests.get(id)?.question ?? "";
+  const controls = [...card.querySelectorAll("button, textarea")];
+  for (const c of controls) c.disabled = true;
+  const out = $(".outcome", card);
+  showOutcome(out, "Closing as unresolved: undo it in the box at the bottom of the page.", "info");
+  const toast = $("#tpl-toast").content.firstElementChild.cloneNode(true);
+  const shown = question.length > 80 ? `${question.slice(0, 79)}…` : question;
+  $(".text", toast).textContent = `Closing “${shown}” unanswered: the caller will be told no answer was found.`;
+  toast.style.setProperty("--undo-ms", `${UNDO_MS}ms`);
+  const undo = $(".undo", toast);
+  undo.setAttribute("aria-label", `Undo closing: ${question}`);
+  $("#toasts").append(toast);
+  undo.focus();
+  const release = () => {
+    closing.delete(id);
+    toast.remove();
+    out.hidden = true;
+    for (const c of controls) c.disabled = false;
+  };
+  closing.set(id, setTimeout(() => {
+    release();
+    submitAnswer(card, { unresolved: true });
+  }, UNDO_MS));
+  undo.addEventListener("click", () => {
+    clearTimeout(closing.get(id));
+    release();
+    render(); // closed elsewhere meanwhile: it leaves now like any other
+    select(id);
+  });
+}
+
 function closedBy(req) {
   if (!req) return "This question was closed elsewhere.";
   return req.status === "resolved"
@@ -465,7 +543,7 @@ function historyRow(req) {
   badge.classList.add(req.status);
   $(".question", li).textContent = req.question;
   $(".who", li).textContent = `· ${req.customer_name}`;
-  $(".when", li).textContent = `· ${when(req.resolved_at)}`;
+  $(".when", li).replaceChildren("· ", timeEl(req.resolved_at));
   $(".answer", li).textContent = req.answer ? `Answer: ${req.answer}` : "No answer was given.";
   $(".by", li).textContent = req.answered_by
     ? `${req.status === "resolved" ? "Answered" : "Closed"} by ${req.answered_by}, ${duration(new Date(req.resolved_at) - new Date(req.created_at))} after the question.`
@@ -473,10 +551,7 @@ function historyRow(req) {
   $(".timeline", li).replaceChildren(
     ...req.history.map((h) => {
       const item = document.createElement("li");
-      const time = document.createElement("time");
-      time.dateTime = h.timestamp;
-      time.textContent = new Date(h.timestamp).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-      item.append(time, document.createTextNode(` ${h.message}`));
+      item.append(timeEl(h.timestamp), " ", ...withTimes(h.message));
       return item;
     }),
   );
@@ -506,9 +581,11 @@ function kbRow(entry) {
   $(".q", li).textContent = entry.question;
   $(".a", li).textContent = entry.answer;
   const used = entry.times_used === 1 ? "used once" : `used ${entry.times_used} times`;
-  const last = entry.last_used_at ? `, last ${when(entry.last_used_at)}` : "";
+  const last = entry.last_used_at ? [", last ", timeEl(entry.last_used_at)] : [];
   const source = entry.source_request_id ? "learned from a caller's question" : "added by hand";
-  $(".meta", li).textContent = `${used}${last} · updated ${when(entry.updated_at)} · ${source}${entry.topic ? ` · ${entry.topic}` : ""}`;
+  $(".meta", li).replaceChildren(
+    used, ...last, " · updated ", timeEl(entry.updated_at), ` · ${source}${entry.topic ? ` · ${entry.topic}` : ""}`,
+  );
   const form = $(".edit-form", li);
   const out = $(".outcome", li);
   $(".phrasings", li).hidden = !entry.phrasings.length;
@@ -704,10 +781,18 @@ function renderOverview() {
 // ---- views, keys, sign-in -------------------------------------------------------------------
 
 function render() {
+  document.body.classList.toggle("unloaded", !state.loaded);
+  $("#gate").textContent = state.signingIn ? "Sign in to see the requests: callers may be waiting." : "Loading…";
   renderPending();
   if (state.view === "history") renderHistory();
   if (state.view === "learned") renderLearned();
   if (state.view === "overview") renderOverview();
+}
+
+// Each view has its own URL (#/learned), so a reload, a shared link and back/forward keep to it.
+function viewInUrl() {
+  const view = location.hash.match(/^#\/(\w+)$/)?.[1];
+  return VIEWS.includes(view) ? view : "pending";
 }
 
 function show(view) {
@@ -717,7 +802,8 @@ function show(view) {
     else b.removeAttribute("aria-current");
   }
   for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== `view-${view}`;
-  if (view === "overview") loadStats();
+  // Before the first load the stats come with it (and a request now would only meet the sign-in).
+  if (view === "overview" && state.loaded) loadStats();
   render();
 }
 
@@ -738,6 +824,8 @@ function onKey(ev) {
 
 function askForToken(message) {
   state.signingIn = true;
+  state.loaded = false;
+  render();
   const dialog = $("#login");
   $("#login-error").textContent = message;
   $("#login-error").hidden = !message;
@@ -754,6 +842,7 @@ function signIn(ev) {
   $("#login").close();
   $("#sign-out").hidden = false;
   state.signingIn = false;
+  render();
   start();
 }
 
@@ -774,7 +863,15 @@ async function start() {
 }
 
 function init() {
-  for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => show(b.dataset.view));
+  for (const b of document.querySelectorAll(".tabs button")) {
+    b.addEventListener("click", () => (location.hash = `#/${b.dataset.view}`));
+  }
+  window.addEventListener("hashchange", () => show(viewInUrl()));
+  // The skip link's own fragment would take the view's place in the URL.
+  $(".skip").addEventListener("click", (ev) => {
+    ev.preventDefault();
+    $("#main").focus();
+  });
   $("#history-filter").addEventListener("change", renderHistory);
   $("#history-search").addEventListener("input", renderHistory);
   $("#kb-search").addEventListener("input", renderLearned);
@@ -788,7 +885,12 @@ function init() {
   sound.checked = localStorage.getItem(SOUND_KEY) === "on";
   sound.addEventListener("change", () => localStorage.setItem(SOUND_KEY, sound.checked ? "on" : "off"));
   document.addEventListener("keydown", onKey);
+  // A "Can't answer" in its undo window lives only in this page: leaving would drop it unsent.
+  window.addEventListener("beforeunload", (ev) => {
+    if (closing.size) ev.preventDefault();
+  });
   setInterval(tick, 1000);
+  show(viewInUrl());
   start();
 }
 

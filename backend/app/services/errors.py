@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
-class DomainError(Exception):
-    pass
-
-
-class NotFound(DomainError):
+class NotFound(Exception):
     def __init__(self, kind: str, ident: str) -> None:
         super().__init__(f"{kind} {ident} not found")
 
 
-class InvalidTransition(DomainError):
+class InvalidTransition(Exception):
     """The request already left `pending`; `current` is its state now, so a client can show who won."""
 
     def __init__(self, rid: str, status: str, current: dict[str, Any]) -> None:
@@ -22,5 +18,5 @@ class InvalidTransition(DomainError):
         self.current = current
 
 
-class Conflict(DomainError):
+class Conflict(Exception):
     """The change would clash with the current state (a duplicate question, say)."""

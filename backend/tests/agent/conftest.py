@@ -1,4 +1,5 @@
 """A receptionist in a text-only AgentSession against a running test app: no LiveKit, no network."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
@@ -9,9 +10,12 @@ import httpx
 import pytest
 from livekit.agents import AgentSession, llm
 
+from app.agent import follow_up
 from app.agent.backend_client import BackendClient
+from app.agent.call_state import Caller, CallState, FollowUpTiming
 from app.agent.local_responder import LocalResponder, ScriptedLLM
-from app.agent.receptionist import Caller, FollowUpTiming, Receptionist, load_instructions
+from app.agent.receptionist import Receptionist, load_instructions
+from tests.agent.streaming_asgi import StreamingASGITransport
 from tests.support import make_settings, running_app
 
 SALON = "Maple & Shear Salon"
@@ -23,8 +27,9 @@ CUT_A = "A women's cut is $65, including wash and style."
 
 @dataclass
 class Call:
-    session: AgentSession
+    session: AgentSession[CallState]
     agent: Receptionist
+    state: CallState
     api: httpx.AsyncClient
 
     def said(self) -> list[str]:
@@ -48,29 +53,43 @@ async def api(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def open_call(api: httpx.AsyncClient):
+def transport(api: httpx.AsyncClient) -> StreamingASGITransport:
+    """The test app as the agent reaches it, its event stream streaming."""
+    return StreamingASGITransport(api.transport.app)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def open_call(api: httpx.AsyncClient, transport: StreamingASGITransport):
     @asynccontextmanager
     async def start(
-        model: llm.LLM | None = None, caller: Caller | None = None,
+        model: llm.LLM | None = None,
+        caller: Caller | None = None,
         wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+        timing: FollowUpTiming | None = None,
     ) -> AsyncIterator[Call]:
-        transport = api.transport  # type: ignore[attr-defined]
         backend = BackendClient("http://127.0.0.1", None, transport=wrap(transport) if wrap else transport)
-        agent = Receptionist(
-            backend=backend, caller=caller or Caller(name="Maya", contact="+14155550123"), salon_name=SALON,
-            instructions=load_instructions(), timing=FollowUpTiming(poll_seconds=0.05, presence_seconds=0.2),
+        state = CallState(
+            backend=backend,
+            caller=caller or Caller(name="Maya", contact="+14155550123"),
+            salon_name=SALON,
+            timing=timing or FollowUpTiming(presence_seconds=0.2),
         )
-        session: AgentSession = AgentSession(
-            llm=model or LocalResponder(salon_name=SALON), vad=None, turn_handling={"turn_detection": None},
-            user_away_timeout=None, max_tool_steps=3,
+        agent = Receptionist(instructions=load_instructions())
+        session = AgentSession(
+            userdata=state,
+            llm=model or LocalResponder(salon_name=SALON),
+            vad=None,
+            turn_handling={"turn_detection": None},
+            user_away_timeout=None,
+            max_tool_steps=3,
         )
         await session.start(agent, record=False)
         assert agent.greeted is not None
         await agent.greeted.wait_for_playout()
         try:
-            yield Call(session=session, agent=agent, api=api)
+            yield Call(session=session, agent=agent, state=state, api=api)
         finally:
-            await agent.call_ended()
+            await follow_up.end_call(session)
             await session.aclose()
             await backend.aclose()
 

@@ -1,9 +1,11 @@
 """Which replies carry facts nothing supplied, and which utterances ask something."""
+
 from __future__ import annotations
 
 import pytest
 
-from app.agent.fact_guard import needs_the_kb, unsourced_facts
+from app.agent.fact_guard import fact_tokens, needs_the_kb, unsourced_facts
+from app.numbers import CARDINALS
 
 SOURCE = "A women's cut is $65 and takes about 45 minutes. We're open 10 to 4 on Sundays."
 
@@ -37,6 +39,12 @@ def test_new_numbers_days_and_months_are_caught(reply: str, added: set[str]) -> 
     assert unsourced_facts(reply, SOURCE) == added
 
 
+@pytest.mark.parametrize(("word", "value"), CARDINALS.items())
+def test_number_words_are_read_from_the_apps_one_table(word: str, value: int) -> None:
+    # Not "one" ("one moment") nor "zero" (a model's way of saying the KB's "free").
+    assert fact_tokens(f"It takes {word} minutes.") == (set() if value < 2 else {str(value)})
+
+
 @pytest.mark.parametrize(
     "utterance",
     [
@@ -60,8 +68,16 @@ def test_questions_and_claims_about_the_salon_need_the_kb(utterance: str) -> Non
 @pytest.mark.parametrize(
     "utterance",
     [
-        "Thanks!", "My name is Maya", "Are you a robot?", "hello, how are you?", "Can you hear me?", "",
-        "Sure, it's 415 555 0123.", "+1 (415) 555-0123", "Okay, thank you, bye!", "No, that's all",
+        "Thanks!",
+        "My name is Maya",
+        "Are you a robot?",
+        "hello, how are you?",
+        "Can you hear me?",
+        "",
+        "Sure, it's 415 555 0123.",
+        "+1 (415) 555-0123",
+        "Okay, thank you, bye!",
+        "No, that's all",
     ],
 )
 def test_courtesy_names_and_numbers_do_not(utterance: str) -> None:

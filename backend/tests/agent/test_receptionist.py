@@ -1,12 +1,15 @@
 """The receptionist in a text-only AgentSession with scripted models, against a running backend."""
+
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from app.callers import UNKNOWN_CALLER
+from app.agent import follow_up
+from app.agent.call_state import Caller
 from app.agent.local_responder import reply_text, tool_call
-from app.agent.receptionist import ASK_CONTACT, CHECKING, LIVE_ANSWER, Caller
+from app.agent.phrases import ALREADY_ASKED, ASK_CONTACT, CANNOT_REACH, CHECKING, CONTACT_UNCLEAR, LIVE_ANSWER
+from app.callers import UNKNOWN_CALLER
 from tests.agent.conftest import CUT_A, CUT_Q, SUNDAY_A, SUNDAY_Q, script
 from tests.support import eventually
 
@@ -133,7 +136,7 @@ async def test_answer_arriving_during_the_call_is_said_live(open_call) -> None:
         [req] = await call.requests()
         r = await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": answer})
         assert r.status_code == 200
-        assert await call.agent.follow_ups_said(10)
+        assert await follow_up.all_said(call.state, 10)
         assert call.said()[-1] == LIVE_ANSWER.format(answer=answer)
         notes = (await call.api.get("/api/notifications")).json()
         assert {d["status"] for d in notes if d["request_id"] == req["id"] and d["recipient"] == "customer"} == {
@@ -145,7 +148,7 @@ async def test_caller_who_hangs_up_first_gets_the_text(open_call) -> None:
     async with open_call() as call:
         await call.session.run(user_input="Do you do Plimsy braids?")
         [req] = await call.requests()
-        await call.agent.call_ended()
+        await follow_up.end_call(call.session)
         r = await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, $80."})
         assert r.status_code == 200
 
@@ -158,7 +161,6 @@ async def test_caller_who_hangs_up_first_gets_the_text(open_call) -> None:
         await eventually(texted)
         transcript = (await call.api.get(f"/api/help-requests/{req['id']}")).json()["transcript"]
         assert any(line["role"] == "agent" and line["text"].startswith(CHECKING) for line in transcript)
-
 
 
 class _LoseFirstTakeReply(httpx.AsyncBaseTransport):
@@ -182,9 +184,70 @@ async def test_a_lost_reply_to_the_take_still_ends_with_the_answer_said(open_cal
         await call.session.run(user_input="Do you do Plimsy braids?")
         [req] = await call.requests()
         await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, $80."})
-        assert await call.agent.follow_ups_said(10)
+        assert await follow_up.all_said(call.state, 10)
         assert call.said()[-1] == LIVE_ANSWER.format(answer="Yes, $80.")
         notes = (await call.api.get("/api/notifications")).json()
         assert {d["status"] for d in notes if d["request_id"] == req["id"] and d["recipient"] == "customer"} == {
             "said_in_call"
         }
+
+
+class _NoNewRequests(httpx.AsyncBaseTransport):
+    """The backend fails every attempt to open a help request."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/help-requests":
+            return httpx.Response(500, request=request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_tool_failures_are_tool_errors_with_the_same_words(open_call) -> None:
+    question = "Can I bring my Zorbel ferret to my appointment?"
+    async with open_call(caller=Caller(name=None, contact=None)) as call:
+        result = await call.session.run(user_input=question)
+        result.expect.next_event().is_function_call(name="lookup_knowledge_base")
+        result.expect.next_event().is_function_call_output(is_error=False)  # no answer is no failure
+        result.expect.next_event().is_function_call(name="request_supervisor_help")
+        result.expect.next_event().is_function_call_output(is_error=False)
+        assert ASK_CONTACT in _message(result.expect.next_event())
+
+        result = await call.session.run(user_input="It's 1 2 3 4.")
+        result.expect.next_event().is_function_call(name="save_caller_contact")
+        result.expect.next_event().is_function_call_output(is_error=True)
+        assert _message(result.expect.next_event()) == CONTACT_UNCLEAR
+
+    async with open_call(wrap=_NoNewRequests) as call:
+        result = await call.session.run(user_input=question)
+        result.expect.skip_next_event_if(type="function_call")
+        result.expect.skip_next_event_if(type="function_call_output")
+        result.expect.next_event().is_function_call(name="request_supervisor_help")
+        result.expect.next_event().is_function_call_output(is_error=True)
+        assert _message(result.expect.next_event()) == CANNOT_REACH
+
+
+async def test_the_call_state_is_the_sessions_userdata_and_outlives_the_session(open_call) -> None:
+    async with open_call() as call:
+        assert call.session.userdata is call.state
+        await call.session.run(user_input="Do you do Plimsy braids?")
+        [req] = await call.requests()
+        assert [e.request_id for e in call.state.escalations.values()] == [req["id"]]
+        # A worker's shutdown callback runs once the session has closed: the hang-up work must still happen.
+        await call.session.aclose()
+        await follow_up.end_call(call.session)
+        after = (await call.api.get(f"/api/help-requests/{req['id']}")).json()
+        assert after["caller_on_line_until"] is None
+        assert any(line["role"] == "agent" and line["text"].startswith(CHECKING) for line in after["transcript"])
+
+
+async def test_a_question_counts_as_asked_already_by_the_backends_own_key(open_call) -> None:
+    # Only letters outside a-z: they are the whole question, not noise to drop.
+    async with open_call() as call:
+        for question in ("Κάνετε μανικιούρ;", "Κάνετε πεντικιούρ;"):
+            await call.session.run(user_input=question)
+            assert call.said()[-1].startswith(CHECKING)
+        await call.session.run(user_input="κάνετε  Μανικιούρ?")
+        assert call.said()[-1] == ALREADY_ASKED
+        assert len(await call.requests()) == 2

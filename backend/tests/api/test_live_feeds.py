@@ -31,6 +31,8 @@ def _next_event(lines, kinds: set[str], timeout: float = 10) -> tuple[str, dict]
 def test_change_stream_tells_of_requests_and_kb_entries(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path, SUPERVISOR_TOKEN="sup", AGENT_TOKEN="agent").start()
     try:
+        # The start-up output says where supervisors go.
+        assert f"supervisor console: http://127.0.0.1:{server.port}/" in server.log.read_text()
         sup = httpx.Client(base_url=server.base, headers={"Authorization": "Bearer sup"}, timeout=10)
         assert httpx.get(server.base + "/api/events", timeout=5).status_code == 401
         # The agent's token opens the stream too (shared/CONTRACT.md).
@@ -85,6 +87,8 @@ async def test_console_page_is_public_and_locked_down(sqlite_url: str) -> None:
         assert "script-src 'self'" in page.headers["content-security-policy"]
         asset = await client.get("/console/console.js")
         assert asset.status_code == 200 and "content-security-policy" in asset.headers
+        icon = await client.get("/favicon.ico")  # asked for by browsers on any page, /docs included
+        assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
         assert (await client.get("/api/help-requests")).status_code == 401
 
 

@@ -1,4 +1,5 @@
 """The console in real headless Chromium (Debian's package, driven by Playwright; no browser download)."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,12 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.server_process import ServerProcess
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
 ]
 
 
@@ -68,8 +73,8 @@ def api(server: ServerProcess) -> Iterator[Api]:
     client.http.close()
 
 
-def open_console(page: Page, base: str) -> None:
-    page.goto(base + "/")
+def open_console(page: Page, base: str, path: str = "/") -> None:
+    page.goto(base + path)
     page.locator("#live.on").wait_for()
 
 

@@ -1,6 +1,8 @@
-"""The supervisor console end to end: live updates, answering, races, hostile text, sign-in."""
+"""The supervisor console end to end: live updates, answering, races, hostile text, sign-in, undo."""
+
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -26,8 +28,12 @@ def test_new_request_appears_live_without_reload_or_polling(page: Page, api: Api
     page.on("request", lambda r: list_calls.append(r.url) if "/api/help-requests?" in r.url else None)
 
     word = _word()
-    api.ask(f"Do you do {word} perms?", name="Robin", customer_contact="+14155550111",
-            transcript=[{"role": "caller", "text": f"Hi, do you do {word} perms?"}])
+    api.ask(
+        f"Do you do {word} perms?",
+        name="Robin",
+        customer_contact="+14155550111",
+        transcript=[{"role": "caller", "text": f"Hi, do you do {word} perms?"}],
+    )
 
     card = _card(page, word)
     expect(card).to_be_visible()
@@ -104,8 +110,11 @@ def test_an_answer_being_typed_survives_someone_else_answering(page: Page, api: 
 def test_callers_html_is_shown_as_text_and_runs_nothing(page: Page, api: Api, server: ServerProcess) -> None:
     word = _word()
     evil = f'<img src=x onerror="window.pwned=1;document.body.dataset.pwned=1">{word} <b>later</b>?'
-    api.ask(evil, name="<script>window.pwned=2</script>Eve",
-            transcript=[{"role": "caller", "text": '<svg onload="window.pwned=3"></svg>'}])
+    api.ask(
+        evil,
+        name="<script>window.pwned=2</script>Eve",
+        transcript=[{"role": "caller", "text": '<svg onload="window.pwned=3"></svg>'}],
+    )
     open_console(page, server.base)
 
     card = _card(page, word)
@@ -184,8 +193,9 @@ def test_sign_in_flow_with_a_supervisor_token(page: Page, tmp_path) -> None:
 
 def test_learned_answers_can_be_edited_and_retired(page: Page, api: Api, server: ServerProcess) -> None:
     word = _word()
-    entry = api.http.post("/api/knowledge-base", json={"question": f"Do you sell {word} wax?",
-                                                       "answer": "Yes, $12."}).json()
+    entry = api.http.post(
+        "/api/knowledge-base", json={"question": f"Do you sell {word} wax?", "answer": "Yes, $12."}
+    ).json()
     api.http.post(f"/api/knowledge-base/{entry['id']}/uses")
     open_console(page, server.base)
     page.get_by_role("button", name="Learned answers").click()
@@ -207,8 +217,10 @@ def test_learned_answers_can_be_edited_and_retired(page: Page, api: Api, server:
 
 def test_pending_shows_why_it_escalated_and_answers_with_an_entry(page: Page, api: Api, server: ServerProcess) -> None:
     word = _word()
-    entry = api.http.post("/api/knowledge-base", json={"question": f"How much is the {word} glaze?",
-                                                       "answer": f"The {word} glaze is $38."}).json()
+    entry = api.http.post(
+        "/api/knowledge-base",
+        json={"question": f"How much is the {word} glaze?", "answer": f"The {word} glaze is $38."},
+    ).json()
     wording = f"is the {word} thing still on offer for my sister"
     req = api.ask(wording)
     open_console(page, server.base)
@@ -251,3 +263,105 @@ def test_a_new_answer_can_be_added_by_hand(page: Page, api: Api, server: ServerP
     expect(page.locator("#kb-list .kb", has_text=word).locator(".a")).to_have_text("Yes, $22 a bottle.")
     entries = [e for e in api.http.get("/api/knowledge-base").json() if word in e["question"]]
     assert [(e["answer"], e["source_request_id"]) for e in entries] == [("Yes, $22 a bottle.", None)]
+
+
+def test_the_page_declares_its_icon_so_loading_it_meets_no_404(page: Page, tmp_path) -> None:
+    # A server of its own, so its log holds this page's requests only, and a new origin, whose icon
+    # the browser has not asked for yet.
+    server = ServerProcess(tmp_path).start()
+    try:
+        open_console(page, server.base)
+        # A page that declares no icon makes the browser ask for /favicon.ico: once that shows in the
+        # log, whatever loading the console asked for is there before it.
+        page.goto(server.base + "/health?after-the-console")
+        deadline = time.monotonic() + 10
+        while "/favicon.ico" not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        console_part, marker, after = server.log.read_text().partition("GET /health?after-the-console")
+        assert "GET / " in console_part
+        assert [line for line in console_part.splitlines() if '" 404' in line] == []
+        assert marker and "GET /favicon.ico" in after  # the browser did ask this origin for its icon
+    finally:
+        server.stop()
+
+
+def test_signed_out_the_views_say_to_sign_in_not_that_nothing_waits(page: Page, tmp_path) -> None:
+    server = ServerProcess(tmp_path, SUPERVISOR_TOKEN="s3cret-token").start()
+    try:
+        word = _word()
+        Api(server.base, token="s3cret-token").ask(f"Do you do {word} braids?")
+        page.goto(server.base + "/")
+        dialog = page.get_by_role("dialog", name="Sign in")
+        expect(dialog).to_be_visible()
+        for view in ("pending", "history", "learned", "overview"):
+            page.goto(f"{server.base}/#/{view}")
+            expect(page.locator(f"#view-{view}")).to_be_visible()
+            expect(page.locator("#gate")).to_have_text("Sign in to see the requests: callers may be waiting.")
+            shown = page.locator("main").inner_text()
+            for claim in ("No caller is waiting", "No requests match", "No answers match", "Waiting now"):
+                assert claim not in shown, f"{view} says {claim!r} before sign-in"
+            expect(page.locator("#pending-count")).to_be_hidden()
+
+        page.goto(f"{server.base}/#/pending")
+        dialog.get_by_label("Supervisor token").fill("s3cret-token")
+        dialog.get_by_role("button", name="Sign in").click()
+        expect(_card(page, word)).to_be_visible()
+        expect(page.locator("#gate")).to_be_hidden()
+        expect(page.locator("#pending-count")).to_have_text("1")
+    finally:
+        server.stop()
+
+
+def _posts(page: Page) -> list[str]:
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    return sent
+
+
+def test_cant_answer_asks_first_and_undo_means_the_server_never_hears(
+    page: Page, api: Api, server: ServerProcess
+) -> None:
+    word = _word()
+    req = api.ask(f"Can I pay in {word} coins?")
+    sent = _posts(page)
+    open_console(page, server.base, "/?undo=1.5")
+    card = _card(page, word)
+
+    card.get_by_role("button", name="Can't answer").click()
+    confirm = card.get_by_role("button", name="Confirm: close it and tell the caller")
+    expect(confirm).to_be_visible()
+    assert sent == []
+    confirm.click()
+    toast = page.locator("#toasts .toast", has_text=word)
+    expect(toast).to_contain_text("the caller will be told no answer was found")
+    toast.get_by_role("button", name="Undo").click()
+    expect(toast).to_have_count(0)
+
+    page.wait_for_timeout(2_500)  # well past the 1.5 s window
+    assert sent == []
+    assert api.http.get(f"/api/help-requests/{req['id']}").json()["status"] == "pending"
+    expect(card.get_by_role("button", name="Can't answer")).to_be_enabled()
+    expect(card.get_by_label("Answer", exact=True)).to_be_focused()
+    expect(card.locator(".outcome")).to_be_hidden()
+
+
+def test_cant_answer_reaches_the_server_only_when_the_undo_window_ends(
+    page: Page, api: Api, server: ServerProcess
+) -> None:
+    word = _word()
+    req = api.ask(f"Do you take {word} vouchers?")
+    sent = _posts(page)
+    open_console(page, server.base, "/?undo=1")
+    card = _card(page, word)
+
+    card.get_by_role("button", name="Can't answer").click()
+    card.get_by_role("button", name="Confirm: close it and tell the caller").click()
+    toast = page.locator("#toasts .toast", has_text=word)
+    expect(toast.get_by_role("button", name="Undo")).to_be_visible()
+    assert sent == []
+    assert api.http.get(f"/api/help-requests/{req['id']}").json()["status"] == "pending"
+
+    expect(card).to_have_count(0)
+    expect(toast).to_have_count(0)
+    assert sent == [f"{server.base}/api/help-requests/{req['id']}/response"]
+    assert api.http.get(f"/api/help-requests/{req['id']}").json()["status"] == "unresolved"

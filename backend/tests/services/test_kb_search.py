@@ -87,7 +87,9 @@ async def test_candidates_explain_why_they_were_not_the_match(kb: KnowledgeBase)
     assert result.match is None and result.reason
     sunday = next(c for c in result.candidates if c.entry.question == "Are you open on Sundays?")
     assert sunday.judged is not None and sunday.rejected
-    assert "monday" in sunday.rejected or "does not answer this question" in sunday.rejected
+    # The lexicon names the clash; without one, the judge's reading is the reason.
+    expected = "day 'monday' is not what this entry is about" if kb.lexicon.phrases else "does not answer this question"
+    assert sunday.rejected.startswith(expected), sunday.rejected
 
 
 @pytest.mark.parametrize(
@@ -96,8 +98,8 @@ async def test_candidates_explain_why_they_were_not_the_match(kb: KnowledgeBase)
 )
 async def test_odd_input_never_crashes_and_escalates_unless_sure(kb: KnowledgeBase, query: str) -> None:
     result = await kb.search(query)
-    if query.startswith("Do you do highlights?"):
-        assert result.match is None or result.match.question == "How much do highlights cost?"
+    if query.startswith("Do you do highlights?"):  # the same question over and over, cut to fit: still it
+        assert result.match is not None and result.match.question == "How much do highlights cost?"
     else:
         assert result.match is None, result.match
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from app.numbers import CARDINALS, ORDINALS
+
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 STOPWORDS = frozenset(
@@ -136,14 +138,6 @@ def stem(word: str) -> str:
     return word
 
 
-def normalize_question(question: str) -> str:
-    """The key under which two questions count as the same one: case, spacing and punctuation ignored."""
-    folded = unicodedata.normalize("NFKC", question).casefold()
-    key = "".join(ch for ch in folded if ch.isalnum())
-    # A question of symbols only keeps its symbols: "???" and "😀" must not be one question.
-    return key or " ".join(folded.split())
-
-
 def words(text: str) -> list[str]:
     return _WORD.findall(fold(text))
 
@@ -217,27 +211,11 @@ def unmet_intent(query: str, answer: str) -> str | None:
 
 Facets = dict[str, frozenset[str]]
 
+# Read a word at a time: up to twelve (larger spoken numbers are mostly compounds, "twenty five"),
+# and not "one" ("the one with highlights").
 _NUMBER_WORDS = {
-    w: str(n)
-    for n, group in enumerate(
-        [
-            ("zero",),
-            ("first",),
-            ("two", "second", "twice"),
-            ("three", "third"),
-            ("four", "fourth"),
-            ("five", "fifth"),
-            ("six", "sixth"),
-            ("seven", "seventh"),
-            ("eight", "eighth"),
-            ("nine", "ninth"),
-            ("ten", "tenth"),
-            ("eleven", "eleventh"),
-            ("twelve", "twelfth"),
-        ]
-    )
-    for w in group
-}
+    word: str(value) for word, value in (CARDINALS | ORDINALS).items() if value <= 12 and word != "one"
+} | {"twice": "2"}
 _NUMBER = re.compile(r"^(\d+(?:[.,]\d+)?)(?:st|nd|rd|th)?$")
 
 

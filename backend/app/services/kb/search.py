@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.questions import normalize_question
 from app.services.kb import decision
 from app.services.kb.decision import Candidate
 from app.services.kb.index import KnowledgeIndex
 from app.services.kb.judge import entry_text
-from app.services.kb.lexicon import Lexicon, content_stems, normalize_question
+from app.services.kb.lexicon import Lexicon, content_stems
 from app.services.kb.verifier import Verifier
 from app.services.views import KnowledgeBaseEntryView
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import repository
 from app.db import Database
 from app.models import KnowledgeBaseEntry, KnowledgeBasePhrasing, new_id, utcnow
+from app.questions import normalize_question
 from app.services.changes import Change, Changes, Subject
 from app.services.errors import Conflict, NotFound
 from app.services.kb.batching import MicroBatcher
@@ -24,7 +25,7 @@ from app.services.kb.decision import SAME_ANSWER
 from app.services.kb.embeddings import DIMENSIONS, Embedder
 from app.services.kb.index import IndexRow, KnowledgeIndex, PhrasingRow
 from app.services.kb.judge import AnswerJudge, entry_text
-from app.services.kb.lexicon import Lexicon, normalize_question
+from app.services.kb.lexicon import Lexicon
 from app.services.kb.search import SearchResult, search
 from app.services.kb.verifier import Verifier
 from app.services.views import KnowledgeBaseEntryView, PhrasingView

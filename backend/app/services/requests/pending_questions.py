@@ -14,8 +14,9 @@ from datetime import datetime
 
 from app import repository
 from app.db import Database
+from app.questions import normalize_question
 from app.services.kb.index import IndexRow, KnowledgeIndex
-from app.services.kb.lexicon import Lexicon, normalize_question
+from app.services.kb.lexicon import Lexicon
 
 REFRESH_INTERVAL = 1.0  # seconds between looks for requests other processes opened
 
