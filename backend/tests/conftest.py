@@ -88,6 +88,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+# The client fixtures, one family: `client` (a fresh app on SQLite, auth off); `auth_client` (tokens
+# set; tests/api/test_auth.py); `webhook_client` (a webhook sink, SQLite and PostgreSQL;
+# tests/api/test_live_follow_up.py); `salon_client` (a salon KB for the agent; tests/agent). Each is
+# an httpx client on the app in-process, its lifespan run.
 @pytest.fixture
 async def client(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(make_settings(sqlite_url)) as c:

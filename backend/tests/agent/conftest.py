@@ -30,7 +30,7 @@ class Call:
     session: AgentSession[CallState]
     agent: Receptionist
     state: CallState
-    api: httpx.AsyncClient
+    salon_client: httpx.AsyncClient
 
     def said(self) -> list[str]:
         return [
@@ -40,11 +40,11 @@ class Call:
         ]
 
     async def requests(self) -> list[dict]:
-        return (await self.api.get("/api/help-requests")).json()
+        return (await self.salon_client.get("/api/help-requests")).json()
 
 
 @pytest.fixture
-async def api(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def salon_client(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(make_settings(sqlite_url)) as client:
         for question, answer in ((SUNDAY_Q, SUNDAY_A), (CUT_Q, CUT_A)):
             r = await client.post("/api/knowledge-base", json={"question": question, "answer": answer})
@@ -53,13 +53,13 @@ async def api(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def transport(api: httpx.AsyncClient) -> StreamingASGITransport:
+def transport(salon_client: httpx.AsyncClient) -> StreamingASGITransport:
     """The test app as the agent reaches it, its event stream streaming."""
-    return StreamingASGITransport(api.transport.app)  # type: ignore[attr-defined]
+    return StreamingASGITransport(salon_client.transport.app)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def open_call(api: httpx.AsyncClient, transport: StreamingASGITransport):
+def open_call(salon_client: httpx.AsyncClient, transport: StreamingASGITransport):
     @asynccontextmanager
     async def start(
         model: llm.LLM | None = None,
@@ -87,7 +87,7 @@ def open_call(api: httpx.AsyncClient, transport: StreamingASGITransport):
         assert agent.greeted is not None
         await agent.greeted.wait_for_playout()
         try:
-            yield Call(session=session, agent=agent, state=state, api=api)
+            yield Call(session=session, agent=agent, state=state, salon_client=salon_client)
         finally:
             await follow_up.end_call(session)
             await session.aclose()

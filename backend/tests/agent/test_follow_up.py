@@ -41,7 +41,7 @@ class _Recorder(httpx.AsyncBaseTransport):
 
 async def _answer_and_time_it(call, rid: str) -> float:
     asked = time.monotonic()
-    r = await call.api.post(f"/api/help-requests/{rid}/response", json={"answer": ANSWER})
+    r = await call.salon_client.post(f"/api/help-requests/{rid}/response", json={"answer": ANSWER})
     assert r.status_code == 200
     assert await follow_up.all_said(call.state, 10)
     assert call.said()[-1] == LIVE_ANSWER.format(answer=ANSWER)

@@ -26,7 +26,7 @@ async def test_kb_answer_is_looked_up_and_said(open_call) -> None:
         assert _message(result.expect.next_event()) == SUNDAY_A
         result.expect.no_more_events()
         assert await call.requests() == []
-        entries = (await call.api.get("/api/knowledge-base")).json()
+        entries = (await call.salon_client.get("/api/knowledge-base")).json()
         assert next(e for e in entries if e["question"] == SUNDAY_Q)["times_used"] == 1
 
 
@@ -134,11 +134,11 @@ async def test_answer_arriving_during_the_call_is_said_live(open_call) -> None:
     async with open_call() as call:
         await call.session.run(user_input=question)
         [req] = await call.requests()
-        r = await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": answer})
+        r = await call.salon_client.post(f"/api/help-requests/{req['id']}/response", json={"answer": answer})
         assert r.status_code == 200
         assert await follow_up.all_said(call.state, 10)
         assert call.said()[-1] == LIVE_ANSWER.format(answer=answer)
-        notes = (await call.api.get("/api/notifications")).json()
+        notes = (await call.salon_client.get("/api/notifications")).json()
         assert {d["status"] for d in notes if d["request_id"] == req["id"] and d["recipient"] == "customer"} == {
             "said_in_call"
         }
@@ -149,17 +149,17 @@ async def test_caller_who_hangs_up_first_gets_the_text(open_call) -> None:
         await call.session.run(user_input="Do you do Plimsy braids?")
         [req] = await call.requests()
         await follow_up.end_call(call.session)
-        r = await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, $80."})
+        r = await call.salon_client.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, $80."})
         assert r.status_code == 200
 
         async def texted() -> bool:
-            notes = (await call.api.get("/api/notifications")).json()
+            notes = (await call.salon_client.get("/api/notifications")).json()
             return {d["status"] for d in notes if d["request_id"] == req["id"] and d["recipient"] == "customer"} == {
                 "delivered"
             }
 
         await eventually(texted)
-        transcript = (await call.api.get(f"/api/help-requests/{req['id']}")).json()["transcript"]
+        transcript = (await call.salon_client.get(f"/api/help-requests/{req['id']}")).json()["transcript"]
         assert any(line["role"] == "agent" and line["text"].startswith(CHECKING) for line in transcript)
 
 
@@ -183,10 +183,10 @@ async def test_a_lost_reply_to_the_take_still_ends_with_the_answer_said(open_cal
     async with open_call(wrap=_LoseFirstTakeReply) as call:
         await call.session.run(user_input="Do you do Plimsy braids?")
         [req] = await call.requests()
-        await call.api.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, $80."})
+        await call.salon_client.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes, $80."})
         assert await follow_up.all_said(call.state, 10)
         assert call.said()[-1] == LIVE_ANSWER.format(answer="Yes, $80.")
-        notes = (await call.api.get("/api/notifications")).json()
+        notes = (await call.salon_client.get("/api/notifications")).json()
         assert {d["status"] for d in notes if d["request_id"] == req["id"] and d["recipient"] == "customer"} == {
             "said_in_call"
         }
@@ -237,7 +237,7 @@ async def test_the_call_state_is_the_sessions_userdata_and_outlives_the_session(
         # A worker's shutdown callback runs once the session has closed: the hang-up work must still happen.
         await call.session.aclose()
         await follow_up.end_call(call.session)
-        after = (await call.api.get(f"/api/help-requests/{req['id']}")).json()
+        after = (await call.salon_client.get(f"/api/help-requests/{req['id']}")).json()
         assert after["caller_on_line_until"] is None
         assert any(line["role"] == "agent" and line["text"].startswith(CHECKING) for line in after["transcript"])
 

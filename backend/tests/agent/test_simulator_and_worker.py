@@ -50,12 +50,12 @@ async def test_kb_question_is_answered_in_one_line(
 
 
 async def test_answer_given_while_the_call_waits_is_printed(
-    api: httpx.AsyncClient, transport: StreamingASGITransport, capsys: pytest.CaptureFixture[str]
+    salon_client: httpx.AsyncClient, transport: StreamingASGITransport, capsys: pytest.CaptureFixture[str]
 ) -> None:
     question = "Do you offer Vexlo scalp treatments?"
     call = asyncio.create_task(_call(transport, question, wait=20))
-    pending = await eventually(lambda: _pending(api, question), timeout=10)
-    r = await api.post(f"/api/help-requests/{pending['id']}/response", json={"answer": "Yes, for $55."})
+    pending = await eventually(lambda: _pending(salon_client, question), timeout=10)
+    r = await salon_client.post(f"/api/help-requests/{pending['id']}/response", json={"answer": "Yes, for $55."})
     assert r.status_code == 200
     assert await asyncio.wait_for(call, 20) == 0
     lines = _agent_lines(capsys.readouterr().out)
@@ -64,19 +64,19 @@ async def test_answer_given_while_the_call_waits_is_printed(
     # The next caller's paraphrase is answered from what was learned, with no new request.
     assert await _call(transport, "Do you offer Vexlo scalp treatments", caller=Caller("Noor", "+14155550999")) == 0
     assert _agent_lines(capsys.readouterr().out)[-1] == "Yes, for $55."
-    assert len((await api.get("/api/help-requests")).json()) == 1
+    assert len((await salon_client.get("/api/help-requests")).json()) == 1
 
 
-async def _pending(api: httpx.AsyncClient, question: str) -> dict | None:
-    rows = (await api.get("/api/help-requests", params={"status": "pending"})).json()
+async def _pending(salon_client: httpx.AsyncClient, question: str) -> dict | None:
+    rows = (await salon_client.get("/api/help-requests", params={"status": "pending"})).json()
     return next((r for r in rows if r["question"] == question), None)
 
 
 async def test_no_answer_within_wait_ends_the_call_cleanly(
-    api: httpx.AsyncClient, transport: StreamingASGITransport, capsys: pytest.CaptureFixture[str]
+    salon_client: httpx.AsyncClient, transport: StreamingASGITransport, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await _call(transport, "Do you offer Vexlo scalp treatments?", wait=0.3) == 0
-    [req] = (await api.get("/api/help-requests")).json()
+    [req] = (await salon_client.get("/api/help-requests")).json()
     assert req["status"] == "pending" and req["caller_on_line_until"] is None
     assert "no answer from a supervisor within 0.3 s: the caller will be texted" in capsys.readouterr().out
 

@@ -21,7 +21,7 @@ SUP, AGENT = "sup-7f3a", "agt-91bc"
 
 
 @pytest.fixture
-async def secured(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def auth_client(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
     async with running_app(make_settings(sqlite_url, supervisor_token=SUP, agent_token=AGENT)) as client:
         yield client
 
@@ -61,46 +61,48 @@ async def _ids(client: httpx.AsyncClient) -> dict[str, str]:
 @pytest.mark.parametrize(("method", "path", "body", "_ok"), SUPERVISOR_ONLY + AGENT_ALLOWED)
 @pytest.mark.parametrize("headers", [{}, bearer("wrong"), {"Authorization": SUP}, {"Authorization": "Basic abc"}])
 async def test_no_valid_token_is_401(
-    secured: httpx.AsyncClient, method: str, path: str, body: dict | None, _ok: int, headers: dict
+    auth_client: httpx.AsyncClient, method: str, path: str, body: dict | None, _ok: int, headers: dict
 ) -> None:
-    response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=headers)
+    response = await auth_client.request(method, path.format(**await _ids(auth_client)), json=body, headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize(("method", "path", "body", "_ok"), SUPERVISOR_ONLY)
 async def test_agent_token_is_403_on_supervisor_endpoints(
-    secured: httpx.AsyncClient, method: str, path: str, body: dict | None, _ok: int
+    auth_client: httpx.AsyncClient, method: str, path: str, body: dict | None, _ok: int
 ) -> None:
-    ids = await _ids(secured)
-    response = await secured.request(method, path.format(**ids), json=body, headers=bearer(AGENT))
+    ids = await _ids(auth_client)
+    response = await auth_client.request(method, path.format(**ids), json=body, headers=bearer(AGENT))
     assert response.status_code == 403
-    detail = (await secured.get(f"/api/help-requests/{ids['rid']}", headers=bearer(SUP))).json()
+    detail = (await auth_client.get(f"/api/help-requests/{ids['rid']}", headers=bearer(SUP))).json()
     assert detail["status"] == "pending", "a refused call must change nothing"
-    entry = (await secured.get(f"/api/knowledge-base/{ids['eid']}", headers=bearer(SUP))).json()
+    entry = (await auth_client.get(f"/api/knowledge-base/{ids['eid']}", headers=bearer(SUP))).json()
     assert entry["answer"] == "Yes, from $110." and entry["retired_at"] is None
 
 
 @pytest.mark.parametrize(("method", "path", "body", "ok"), AGENT_ALLOWED)
 @pytest.mark.parametrize("token", [AGENT, SUP])
 async def test_agent_endpoints_open_to_both_tokens(
-    secured: httpx.AsyncClient, method: str, path: str, body: dict | None, ok: int, token: str
+    auth_client: httpx.AsyncClient, method: str, path: str, body: dict | None, ok: int, token: str
 ) -> None:
-    response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=bearer(token))
+    response = await auth_client.request(
+        method, path.format(**await _ids(auth_client)), json=body, headers=bearer(token)
+    )
     assert response.status_code == ok, response.text
 
 
 @pytest.mark.parametrize(("method", "path", "body", "ok"), SUPERVISOR_ONLY)
 async def test_supervisor_token_opens_everything(
-    secured: httpx.AsyncClient, method: str, path: str, body: dict | None, ok: int
+    auth_client: httpx.AsyncClient, method: str, path: str, body: dict | None, ok: int
 ) -> None:
-    response = await secured.request(method, path.format(**await _ids(secured)), json=body, headers=bearer(SUP))
+    response = await auth_client.request(method, path.format(**await _ids(auth_client)), json=body, headers=bearer(SUP))
     assert response.status_code == ok, response.text
 
 
 @pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json"])
-async def test_public_paths_need_no_token(secured: httpx.AsyncClient, path: str) -> None:
-    assert (await secured.get(path)).status_code == 200
+async def test_public_paths_need_no_token(auth_client: httpx.AsyncClient, path: str) -> None:
+    assert (await auth_client.get(path)).status_code == 200
 
 
 async def test_agent_token_without_supervisor_token_leaves_auth_off(sqlite_url: str) -> None:

@@ -49,45 +49,45 @@ async def _sent_marker(client: httpx.AsyncClient, webhook: WebhookReceiver) -> N
 
 
 @pytest.fixture
-async def app_client(database_url: str, webhook: WebhookReceiver):
+async def webhook_client(database_url: str, webhook: WebhookReceiver):
     async with running_app(make_settings(database_url, notify_webhook_url=webhook.url)) as c:
         yield c
 
 
 async def test_caller_on_the_line_is_told_in_the_call_and_not_texted(
-    app_client: httpx.AsyncClient, webhook: WebhookReceiver
+    webhook_client: httpx.AsyncClient, webhook: WebhookReceiver
 ) -> None:
-    rid = await _open(app_client)
-    on = await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
+    rid = await _open(webhook_client)
+    on = await webhook_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
     assert on.status_code == 200 and on.json()["caller_on_line_until"] is not None
-    await _answer(app_client, rid)
+    await _answer(webhook_client, rid)
 
-    taken = await app_client.post(f"/api/help-requests/{rid}/follow-up")
+    taken = await webhook_client.post(f"/api/help-requests/{rid}/follow-up")
     assert taken.status_code == 200, taken.text
     assert any("Told the caller on the line" in h["message"] for h in taken.json()["history"])
-    assert await _customer_statuses(app_client, rid) == {"said_in_call"}
+    assert await _customer_statuses(webhook_client, rid) == {"said_in_call"}
 
-    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
-    await _sent_marker(app_client, webhook)
+    await webhook_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
+    await _sent_marker(webhook_client, webhook)
     assert not _texted(webhook, rid)
     # A retried take (the first reply lost on the way) is the same take, not a "texted" 409.
-    again = await app_client.post(f"/api/help-requests/{rid}/follow-up")
+    again = await webhook_client.post(f"/api/help-requests/{rid}/follow-up")
     assert again.status_code == 200
     assert sum("Told the caller on the line" in h["message"] for h in again.json()["history"]) == 1
 
 
 async def test_caller_who_hangs_up_before_hearing_it_gets_the_text(
-    app_client: httpx.AsyncClient, webhook: WebhookReceiver
+    webhook_client: httpx.AsyncClient, webhook: WebhookReceiver
 ) -> None:
-    rid = await _answered_on_the_line(app_client)
-    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
+    rid = await _answered_on_the_line(webhook_client)
+    await webhook_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": False})
 
     # Whether or not the deliverer has sent it yet, a take after the hang-up must not cancel the text.
-    taken = await app_client.post(f"/api/help-requests/{rid}/follow-up")
+    taken = await webhook_client.post(f"/api/help-requests/{rid}/follow-up")
     assert taken.status_code == 409, taken.text
     assert "no longer on the line" in taken.json()["detail"] or "already gone" in taken.json()["detail"]
     await eventually(lambda: _texted(webhook, rid))
-    history = (await app_client.get(f"/api/help-requests/{rid}")).json()["history"]
+    history = (await webhook_client.get(f"/api/help-requests/{rid}")).json()["history"]
     assert any("hung up" in h["message"] for h in history)
 
 
@@ -103,19 +103,19 @@ async def test_agent_that_vanishes_mid_call_lets_the_text_go(
 
 
 async def test_without_a_caller_on_the_line_the_text_goes_at_once(
-    app_client: httpx.AsyncClient, webhook: WebhookReceiver
+    webhook_client: httpx.AsyncClient, webhook: WebhookReceiver
 ) -> None:
-    rid = await _open(app_client)
-    await _answer(app_client, rid)
+    rid = await _open(webhook_client)
+    await _answer(webhook_client, rid)
     await eventually(lambda: _texted(webhook, rid))
-    assert (await app_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 409
+    assert (await webhook_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 409
 
 
-async def test_timeout_while_on_the_line_is_also_said_in_the_call(app_client: httpx.AsyncClient) -> None:
-    rid = await _open(app_client)
-    await app_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
-    assert (await app_client.post(f"/api/help-requests/{rid}/timeout")).status_code == 200
-    taken = await app_client.post(f"/api/help-requests/{rid}/follow-up")
+async def test_timeout_while_on_the_line_is_also_said_in_the_call(webhook_client: httpx.AsyncClient) -> None:
+    rid = await _open(webhook_client)
+    await webhook_client.post(f"/api/help-requests/{rid}/presence", json={"on_line": True})
+    assert (await webhook_client.post(f"/api/help-requests/{rid}/timeout")).status_code == 200
+    taken = await webhook_client.post(f"/api/help-requests/{rid}/follow-up")
     assert taken.status_code == 200 and taken.json()["status"] == "unresolved"
 
 
@@ -154,22 +154,22 @@ async def test_agent_adds_contact_while_pending_and_not_after(client: httpx.Asyn
 
 
 async def test_a_take_the_caller_did_not_hear_is_given_back_as_a_text(
-    app_client: httpx.AsyncClient, webhook: WebhookReceiver
+    webhook_client: httpx.AsyncClient, webhook: WebhookReceiver
 ) -> None:
-    rid = await _answered_on_the_line(app_client)
-    assert (await app_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 200
-    back = await app_client.delete(f"/api/help-requests/{rid}/follow-up")
+    rid = await _answered_on_the_line(webhook_client)
+    assert (await webhook_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 200
+    back = await webhook_client.delete(f"/api/help-requests/{rid}/follow-up")
     assert back.status_code == 200
     assert any("did not hear the whole answer" in h["message"] for h in back.json()["history"])
     await eventually(lambda: _texted(webhook, rid))
     # Giving back twice sends nothing twice.
-    assert (await app_client.delete(f"/api/help-requests/{rid}/follow-up")).status_code == 200
-    await eventually(lambda: _all_delivered(app_client, rid))
-    await _sent_marker(app_client, webhook)
+    assert (await webhook_client.delete(f"/api/help-requests/{rid}/follow-up")).status_code == 200
+    await eventually(lambda: _all_delivered(webhook_client, rid))
+    await _sent_marker(webhook_client, webhook)
     assert len(_texted(webhook, rid)) == 1
 
 
-async def test_ids_with_nul_are_unknown_not_errors(app_client: httpx.AsyncClient) -> None:
+async def test_ids_with_nul_are_unknown_not_errors(webhook_client: httpx.AsyncClient) -> None:
     for method, path in (
         ("PATCH", "/api/help-requests/a%00b"),
         ("POST", "/api/help-requests/a%00b/follow-up"),
@@ -179,19 +179,19 @@ async def test_ids_with_nul_are_unknown_not_errors(app_client: httpx.AsyncClient
         ("POST", "/api/knowledge-base/a%00b/uses"),
     ):
         body = {"customer_contact": "+1415"} if method == "PATCH" else None
-        r = await app_client.request(method, path, json=body)
+        r = await webhook_client.request(method, path, json=body)
         assert r.status_code == 404, (method, path, r.status_code, r.text)
-    r = await app_client.post("/api/help-requests/a%00b/presence", json={"on_line": True})
+    r = await webhook_client.post("/api/help-requests/a%00b/presence", json={"on_line": True})
     assert r.status_code == 404
 
 
 async def test_a_request_opened_during_the_call_holds_its_text_from_the_start(
-    app_client: httpx.AsyncClient, webhook: WebhookReceiver
+    webhook_client: httpx.AsyncClient, webhook: WebhookReceiver
 ) -> None:
     # Answered before the agent's first presence renewal: still held, still the agent's to say.
-    r = await app_client.post("/api/help-requests", json=request_body(caller_on_line=True))
+    r = await webhook_client.post("/api/help-requests", json=request_body(caller_on_line=True))
     rid = r.json()["id"]
     assert r.json()["caller_on_line_until"] is not None
-    await _answer(app_client, rid)
-    assert (await app_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 200
-    assert await _customer_statuses(app_client, rid) == {"said_in_call"}
+    await _answer(webhook_client, rid)
+    assert (await webhook_client.post(f"/api/help-requests/{rid}/follow-up")).status_code == 200
+    assert await _customer_statuses(webhook_client, rid) == {"said_in_call"}
