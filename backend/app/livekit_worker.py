@@ -17,7 +17,7 @@ from livekit import rtc
 from livekit.agents import NOT_GIVEN, AgentServer, AgentSession, JobContext, JobProcess, cli
 from livekit.plugins import openai, silero
 
-from app.agent import follow_up
+from app.agent import call_log, follow_up
 from app.agent.backend_client import BackendClient
 from app.agent.call_state import Caller, CallState
 from app.agent.receptionist import Receptionist, load_instructions
@@ -76,6 +76,7 @@ server = AgentServer(setup_fnc=_prewarm)
 @server.rtc_session(agent_name=Settings().livekit_agent_name)
 async def receptionist_call(ctx: JobContext) -> None:
     settings = Settings()
+    call_log.start_call(ctx.room.name)
     await ctx.connect()
     participant = await ctx.wait_for_participant()
     backend = BackendClient(settings.hitl_url, settings.agent_bearer)

@@ -16,6 +16,7 @@ from typing import Any
 
 from livekit.agents import AgentSession
 
+from app.agent import call_log
 from app.agent.backend_client import FollowUpGone
 from app.agent.call_state import CallState, Escalation, transcript
 from app.agent.phrases import ANSWER_TEXTED, LIVE_ANSWER, LIVE_UNRESOLVED
@@ -32,9 +33,8 @@ def watch(session: AgentSession[CallState], escalation: Escalation) -> None:
     if state.changes is None:
         state.changes = RequestChanges(state.backend)
     changed = state.changes.watch(escalation.request_id)
-    escalation.watcher = asyncio.create_task(
-        _follow_up(session, escalation, changed), name=f"follow-up {escalation.request_id}"
-    )
+    coro, context = call_log.about_request(escalation.request_id, _follow_up(session, escalation, changed))
+    escalation.watcher = asyncio.create_task(coro, name=f"follow-up {escalation.request_id}", context=context)
 
 
 async def _follow_up(session: AgentSession[CallState], escalation: Escalation, changed: asyncio.Event) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import httpx
 
-from app.agent import follow_up
+from app.agent import call_log, follow_up
 from app.agent.backend_client import BackendClient
 from app.agent.call_state import FollowUpTiming
 from app.agent.phrases import LIVE_ANSWER
@@ -92,3 +93,23 @@ async def test_change_notices_are_read_from_the_stream_as_sent() -> None:
     finally:
         await backend.aclose()
     assert seen == [("ready", {}), ("help_request", {"id": "r1"}), ("message", {"id": "plain"})]
+
+
+async def test_log_lines_of_a_call_name_the_call_and_the_request(open_call, caplog) -> None:
+    """One call's story must come out of a worker's interleaved logs: the watcher's lines carry
+    both ids (here a presence renewal the backend refuses)."""
+
+    class _RefusePresence(_Recorder):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/presence"):
+                return httpx.Response(503, request=request)
+            return await super().handle_async_request(request)
+
+    call_log.start_call("room-7")
+    caplog.set_level(logging.WARNING, logger="app.agent")
+    async with open_call(wrap=_RefusePresence(), timing=FollowUpTiming(presence_seconds=0.1)) as call:
+        await call.session.run(user_input=QUESTION)
+        [req] = await call.requests()
+        await eventually(lambda: any("presence" in r.getMessage() for r in caplog.records))
+    renewals = [r for r in caplog.records if "presence" in r.getMessage()]
+    assert {(r.call_id, r.request_id) for r in renewals} == {("room-7", req["id"])}  # type: ignore[attr-defined]
