@@ -19,7 +19,7 @@ from app.services import timeline
 from app.services.changes import Change, Changes, Subject
 from app.services.loops import WakeableLoop, seconds_until
 from app.services.outbox.events import DELIVERED_PHRASE, EventType
-from app.services.outbox.sinks import Sink
+from app.services.outbox.sinks import Sink, Withheld
 
 log = logging.getLogger(__name__)
 
@@ -111,27 +111,39 @@ class SinkWorker(WakeableLoop):
         if event.request_id:  # the outcome is in the request's timeline
             self.changes.emit(Change(Subject.HELP_REQUEST, event.request_id))
 
-    async def _send(self, event: OutboxEvent) -> str | None:
+    async def _send(self, event: OutboxEvent) -> str | Withheld | None:
         try:
             async with asyncio.timeout(self.sink.deadline):
                 await self.sink.send(event)
         except TimeoutError:
             return f"no complete answer within {self.sink.deadline:g} s"
+        except Withheld as withheld:
+            return withheld
         except Exception as exc:  # any failure is retried; the reason is kept for supervisors
             return f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
         return None
 
-    async def _record(self, session: AsyncSession, delivery: OutboxDelivery, attempts: int, error: str | None) -> None:
+    async def _record(
+        self, session: AsyncSession, delivery: OutboxDelivery, attempts: int, error: str | Withheld | None
+    ) -> None:
         now = self.clock()
         event = delivery.event
-        request = await repository.get_request(session=session, rid=event.request_id) if event.request_id else None
         delivery.locked_until = None
+        if isinstance(error, Withheld):
+            delivery.status, delivery.last_error = DeliveryStatus.WITHHELD, str(error)
+            DELIVERIES.labels(self.sink.name, "withheld").inc()
+            if event.request_id:
+                timeline.add_by_id(
+                    session, event.request_id, at=now, kind="withheld", actor=self.sink.name, message=str(error)
+                )
+            return
         if error is None:
             delivery.status, delivery.delivered_at, delivery.last_error = DeliveryStatus.DELIVERED, now, None
             DELIVERIES.labels(self.sink.name, "delivered").inc()
-            if request is not None:
-                timeline.add(
-                    request,
+            if event.request_id:
+                timeline.add_by_id(
+                    session,
+                    event.request_id,
                     at=now,
                     kind="notified",
                     actor=self.sink.name,
@@ -155,9 +167,10 @@ class SinkWorker(WakeableLoop):
         delivery.status = DeliveryStatus.DEAD
         DELIVERIES.labels(self.sink.name, "dead").inc()
         log.error("%s delivery of %s is dead after %d attempts: %s", self.sink.name, event.id, attempts, error)
-        if request is not None:
-            timeline.add(
-                request,
+        if event.request_id:
+            timeline.add_by_id(
+                session,
+                event.request_id,
                 at=now,
                 kind="notify_dead",
                 actor=self.sink.name,
