@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.services.outbox.delivery import LEASE_MARGIN_SECONDS
 from tests.server_process import ServerProcess
 from tests.support import WebhookReceiver, request_body
 
@@ -34,7 +35,9 @@ def wait_until(check: Callable[[], object], timeout: float) -> bool:
 def test_event_written_just_before_a_hard_kill_is_delivered_after_restart(
     tmp_path: Path, refusing_webhook: WebhookReceiver
 ) -> None:
-    server = ServerProcess(tmp_path, NOTIFY_WEBHOOK_URL=refusing_webhook.url)
+    # A kill can land between a send and its record: the delivery then waits out its lease
+    # (the send's 2 s deadline + the margin) before it is tried again.
+    server = ServerProcess(tmp_path, NOTIFY_WEBHOOK_URL=refusing_webhook.url, NOTIFY_TIMEOUT_SECONDS="2")
     server.start()
     try:
         rid = httpx.post(f"{server.base}/api/help-requests", json=request_body()).json()["id"]
@@ -43,7 +46,7 @@ def test_event_written_just_before_a_hard_kill_is_delivered_after_restart(
 
         refusing_webhook.accepting = True
         server.start()
-        assert wait_until(lambda: refusing_webhook.accepted("help_request.created"), 10)
+        assert wait_until(lambda: refusing_webhook.accepted("help_request.created"), 2 + LEASE_MARGIN_SECONDS + 5)
         [delivered] = refusing_webhook.accepted("help_request.created")
         assert delivered.body["request"]["id"] == rid
         ids = {d.event_id for d in refusing_webhook.deliveries}

@@ -42,6 +42,9 @@ class RetryPolicy:
         return now + timedelta(seconds=delay)
 
 
+LEASE_MARGIN_SECONDS = 15
+
+
 class SinkWorker(WakeableLoop):
     """Delivers one sink's share of the outbox, so a slow or failing sink holds up no other.
 
@@ -59,7 +62,9 @@ class SinkWorker(WakeableLoop):
         self.sink = sink
         self.policy = policy
         self.clock = clock
-        self.lease = timedelta(seconds=2 * sink.deadline + 30)
+        # The send is cut off at its deadline and recorded at once: a margin for the recording and for
+        # clocks between processes is enough. Longer only delays the retry after a crash mid-send.
+        self.lease = timedelta(seconds=sink.deadline + LEASE_MARGIN_SECONDS)
         self.in_flight: set[asyncio.Task[None]] = set()
         self.changes = changes
 
