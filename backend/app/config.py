@@ -6,7 +6,8 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+import phonenumbers
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
 
     request_timeout_seconds: float = Field(default=1800, gt=0)
     supervisor_token: str | None = None
+    # The name SUPERVISOR_TOKEN acts under in timelines and the KB's audit trail (also the name of
+    # whoever uses this machine's API while auth is off).
+    supervisor_name: str = Field(default="admin", min_length=1, max_length=100, pattern=r"\S")
     agent_token: str | None = None
     # Requests per second the agent token may make (bursts of twice that); past it, 429 + Retry-After.
     agent_rate_per_second: float = Field(default=100.0, gt=0)
@@ -40,6 +44,32 @@ class Settings(BaseSettings):
     # An event still failing this long after it was written is marked dead.
     notify_dead_after_seconds: float = Field(default=86400.0, gt=0)
     notify_timeout_seconds: float = Field(default=10.0, gt=0, le=10)
+
+    # Supervisor alerts (new requests, reminders) on their own channels; customer events never go there.
+    slack_webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    alert_email_from: str | None = None
+    alert_email_to: str | None = None  # comma-separated addresses
+    # Supervisors are reminded of a pending request this long before it times out; 0: never.
+    remind_before_timeout_seconds: float = Field(default=300.0, ge=0)
+
+    # Texts to and from callers through Twilio (services/outbox/sms.py, services/sms/).
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None  # the sending number (E.164) or sender ID
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    # Where numbers written without a country code are (ISO 3166 code).
+    sms_default_region: str = "US"
+    # The number callers can ring, said in a text whose answer is too long to send; TWILIO_FROM if unset.
+    salon_phone: str | None = None
+    # The address clients reach this app at (behind a proxy it is not the one the app sees): Twilio
+    # signs its webhook requests over it.
+    public_base_url: str | None = None
 
     # Empty string means "load nothing"; unset means the salon's starter KB.
     kb_seed_file: str = str(DEFAULT_KB_SEED)
@@ -82,15 +112,65 @@ class Settings(BaseSettings):
         "livekit_api_secret",
         "voice_base_url",
         "voice_api_key",
+        "slack_webhook_url",
+        "smtp_host",
+        "smtp_username",
+        "smtp_password",
+        "alert_email_from",
+        "alert_email_to",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_from",
+        "twilio_messaging_service_sid",
+        "salon_phone",
+        "public_base_url",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="after")
+    def _email_alerts_complete(self) -> Settings:
+        # Half a mail set-up would fail every send for a day, quietly: refuse it at start instead.
+        email = {
+            "SMTP_HOST": self.smtp_host,
+            "ALERT_EMAIL_FROM": self.alert_email_from,
+            "ALERT_EMAIL_TO": self.alert_email_recipients,
+        }
+        if any(email.values()) and not all(email.values()):
+            missing = ", ".join(name for name, value in email.items() if not value)
+            raise ValueError(f"email alerts need SMTP_HOST, ALERT_EMAIL_FROM and ALERT_EMAIL_TO; missing {missing}")
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            raise ValueError("SMTP_USERNAME and SMTP_PASSWORD go together")
+        return self
+
+    @field_validator("sms_default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        # A wrong region would make every number written without a country code "not a phone number".
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phone numbers know (an ISO 3166 code such as US or GB)")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _sms_complete(self) -> Settings:
+        # Half a Twilio set-up would fail every text for a day, quietly: refuse it at start instead.
+        given = [self.twilio_account_sid, self.twilio_auth_token, self.twilio_from, self.twilio_messaging_service_sid]
+        if any(given) and not self.sms_enabled:
+            raise ValueError(
+                "SMS needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID"
+            )
+        return self
+
     @property
-    def auth_enabled(self) -> bool:
-        return self.supervisor_token is not None
+    def sms_enabled(self) -> bool:
+        sender = self.twilio_from or self.twilio_messaging_service_sid
+        return bool(self.twilio_account_sid and self.twilio_auth_token and sender)
+
+    @property
+    def alert_email_recipients(self) -> list[str]:
+        return [address.strip() for address in (self.alert_email_to or "").split(",") if address.strip()]
 
     @property
     def agent_bearer(self) -> str | None:

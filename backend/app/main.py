@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.body_limit import MAX_BODY_BYTES, BodySizeLimit
 from app.api.console import mount_console
 from app.api.db_faults import DatabaseFaults
-from app.api.deps import Services
+from app.api.deps import Services, auth_is_on
 from app.api.loopback import LoopbackOnly
 from app.api.rate_limit import TokenBucket
 from app.api.routes import routers
@@ -38,19 +38,45 @@ from app.services.kb.verifier import LLMVerifier, OpenAICompatibleJudge
 from app.services.live.feed import ChangeFeed
 from app.services.live.relay import PostgresChangeRelay
 from app.services.loops import WakeableLoop, stop_loops
+from app.services.outbox.alerts import EmailSink, SlackSink
 from app.services.outbox.deliveries import OutboxView
 from app.services.outbox.delivery import RetryPolicy, build_workers
 from app.services.outbox.events import Outbox
 from app.services.outbox.sinks import ConsoleSink, Sink, WebhookSink
+from app.services.outbox.sms import SmsSink
 from app.services.requests.expiry import ExpirySweeper
 from app.services.requests.follow_up import LiveFollowUp
 from app.services.requests.lifecycle import HelpRequestService
+from app.services.requests.reminders import ReminderLoop, Reminders
+from app.services.sms.acknowledgement import Acknowledgements
+from app.services.sms.inbound import SmsInbox
+from app.services.sms.numbers import e164
 from app.services.stats import Overview
+from app.services.supervisors import SupervisorAccounts
 
 log = logging.getLogger(__name__)
 
 
-def build_sinks(settings: Settings) -> list[Sink]:
+def build_sms_sink(settings: Settings, db: Database) -> SmsSink | None:
+    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
+    if not (settings.sms_enabled and sid and token):
+        return None
+    return SmsSink(
+        db=db,
+        account_sid=sid,
+        auth_token=token.get_secret_value(),
+        sender=settings.twilio_from,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        api_base_url=settings.twilio_api_base_url,
+        region=settings.sms_default_region,
+        salon_name=settings.salon_name,
+        # A sender ID ("MapleShear") is no number to call.
+        salon_phone=settings.salon_phone or e164(settings.twilio_from, settings.sms_default_region),
+        timeout=settings.notify_timeout_seconds,
+    )
+
+
+def build_sinks(settings: Settings, db: Database) -> list[Sink]:
     sinks: list[Sink] = [ConsoleSink()]
     if settings.notify_webhook_url:
         sinks.append(
@@ -58,6 +84,24 @@ def build_sinks(settings: Settings) -> list[Sink]:
                 settings.notify_webhook_url, settings.notify_webhook_secret, timeout=settings.notify_timeout_seconds
             )
         )
+    if settings.slack_webhook_url:
+        sinks.append(SlackSink(settings.slack_webhook_url, timeout=settings.notify_timeout_seconds))
+    if settings.smtp_host and settings.alert_email_from:
+        sinks.append(
+            EmailSink(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                starttls=settings.smtp_starttls,
+                sender=settings.alert_email_from,
+                to=settings.alert_email_recipients,
+                salon_name=settings.salon_name,
+                timeout=settings.notify_timeout_seconds,
+            )
+        )
+    if sms := build_sms_sink(settings, db):
+        sinks.append(sms)
     return sinks
 
 
@@ -102,17 +146,43 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await kb.backfill_embeddings()
     await kb.sync()
 
-    sinks = build_sinks(settings)
+    sinks = build_sinks(settings, db)
+    texting = any(isinstance(sink, SmsSink) for sink in sinks)
+    outbox = Outbox(sinks=sinks, salon_name=settings.salon_name)
+    timeout = timedelta(seconds=settings.request_timeout_seconds)
+    reminders = Reminders(
+        db=db,
+        outbox=outbox,
+        changes=changes,
+        timeout=timeout,
+        before_timeout=timedelta(seconds=settings.remind_before_timeout_seconds),
+    )
     help_requests = HelpRequestService(
         db=db,
         kb=kb,
-        outbox=Outbox(sinks=[s.name for s in sinks], salon_name=settings.salon_name),
+        outbox=outbox,
         follow_up=LiveFollowUp(db=db, changes=changes),
+        reminders=reminders,
         changes=changes,
-        timeout=timedelta(seconds=settings.request_timeout_seconds),
+        timeout=timeout,
         merge_duplicates=settings.merge_duplicates,
+        acknowledgements=Acknowledgements(outbox=outbox, region=settings.sms_default_region) if texting else None,
+    )
+    app.state.sms_inbox = (
+        SmsInbox(
+            db=db,
+            kb=kb,
+            help_requests=help_requests,
+            outbox=outbox,
+            changes=changes,
+            region=settings.sms_default_region,
+        )
+        if texting
+        else None
     )
     sweeper = ExpirySweeper(help_requests, changes)
+    reminder_loop = ReminderLoop(reminders)
+    changes.subscribe(reminder_loop.changed)
     deliverers = build_workers(
         db,
         sinks,
@@ -123,13 +193,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         changes,
     )
-    loops: list[WakeableLoop] = [sweeper, *deliverers]
+    loops: list[WakeableLoop] = [sweeper, reminder_loop, *deliverers]
     feed = ChangeFeed()
     changes.subscribe(lambda change: feed.publish(change.subject, change.id))
 
     app.state.db = db
     app.state.services = Services(
-        help_requests=help_requests, kb=kb, outbox=OutboxView(db), overview=Overview(db), feed=feed
+        help_requests=help_requests,
+        kb=kb,
+        outbox=OutboxView(db),
+        overview=Overview(db),
+        feed=feed,
+        supervisors=SupervisorAccounts(db, admin_name=settings.supervisor_name),
     )
     tasks = [asyncio.create_task(loop.run(), name=type(loop).__name__) for loop in loops]
     relay = None if db.is_sqlite else PostgresChangeRelay(settings.database_url, feed)
@@ -140,7 +215,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db.engine.url.render_as_string(hide_password=True),
         settings.request_timeout_seconds,
         ", ".join(s.name for s in sinks),
-        "on" if settings.auth_enabled else "off (loopback only)",
+        "on" if await auth_is_on(app) else "off (loopback only)",
         kb.mode,
         len(kb.index),
         ", LLM verifier on" if llm else "",
@@ -157,7 +232,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         except TimeoutError:
             log.warning("notification sends still under way at shutdown; they will be retried")
         for sink in sinks:
-            if isinstance(sink, WebhookSink):
+            if isinstance(sink, WebhookSink | SlackSink | SmsSink):
                 await sink.aclose()
         if llm:
             await llm.aclose()
@@ -176,7 +251,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.agent_rate = TokenBucket(settings.agent_rate_per_second, 2 * settings.agent_rate_per_second)
     app.add_middleware(DatabaseFaults)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    if not settings.auth_enabled:
+    if settings.supervisor_token is None:
         app.add_middleware(LoopbackOnly)
     app.add_middleware(
         CORSMiddleware,

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from app.enums import DeliveryStatus, RequestStatus
+from app.enums import DeliveryStatus, ReminderStatus, RequestStatus
 
 
 def utcnow() -> datetime:
@@ -127,6 +127,35 @@ class SupervisorResponse(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     request: Mapped[HelpRequest] = relationship(back_populates="responses")
+
+
+class Supervisor(Base):
+    """A named supervisor account (services/supervisors.py). Revoked, never deleted: timelines and the
+    KB's audit trail name them, and an account once made keeps auth on."""
+
+    __tablename__ = "supervisors"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100))
+    # The name folded for "is this name taken?" (case and spacing ignored).
+    name_key: Mapped[str] = mapped_column(String(100))
+    # The token is "<selector>.<secret>": the selector finds the row, the SHA-256 of the whole token
+    # is then compared in constant time.
+    token_selector: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("uq_supervisors_selector", "token_selector", unique=True),
+        Index(
+            "uq_supervisors_active_name",
+            "name_key",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
 
 class KnowledgeBaseEntry(Base):
@@ -276,3 +305,48 @@ class OutboxDelivery(Base):
         UniqueConstraint("event_id", "sink", name="uq_delivery_event_sink"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
     )
+
+
+class Reminder(Base):
+    """A reminder to supervisors, due at `due_at`: stored, not timed in memory, so a restart loses
+    none; claimed once, in the transaction that writes its outbox event (services/requests/reminders.py)."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("help_requests.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default=ReminderStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        # A request leaves pending once, so it can never need two reminders of one kind.
+        UniqueConstraint("request_id", "kind", name="uq_reminder_request_kind"),
+        Index("ix_reminders_due", "status", "due_at"),
+    )
+
+
+class SmsOptOut(Base):
+    """A number that texted STOP (or a synonym): nothing is texted to it until it texts START."""
+
+    __tablename__ = "sms_opt_outs"
+
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164
+    keyword: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SmsInbound(Base):
+    """A text a caller sent us, by Twilio's message SID: one delivered twice is handled once."""
+
+    __tablename__ = "sms_inbound"
+
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What became of it (services/sms/inbound.py: Outcome) and the request it went to, if any.
+    outcome: Mapped[str] = mapped_column(String(20))
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("help_requests.id", ondelete="SET NULL"), nullable=True)

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import undefer
 
-from app.enums import DeliveryStatus, RequestStatus
+from app.enums import DeliveryStatus, ReminderStatus, RequestStatus
 from app.models import (
     HealthProbe,
     HelpRequest,
@@ -22,6 +22,10 @@ from app.models import (
     KnowledgeBaseUse,
     OutboxDelivery,
     OutboxEvent,
+    Reminder,
+    SmsInbound,
+    SmsOptOut,
+    Supervisor,
 )
 
 
@@ -329,6 +333,34 @@ async def requests_touched_since(*, session: AsyncSession, since: datetime) -> S
     return (await session.execute(stmt)).all()
 
 
+# --- supervisors ---------------------------------------------------------------------------
+
+
+async def supervisor_by_selector(*, session: AsyncSession, selector: str) -> Supervisor | None:
+    stmt = select(Supervisor).where(Supervisor.token_selector == selector)
+    return (await session.scalars(stmt)).first()
+
+
+async def get_supervisor(*, session: AsyncSession, supervisor_id: str) -> Supervisor | None:
+    if not _storable_id(supervisor_id) or len(supervisor_id) > 36:
+        return None
+    return await session.get(Supervisor, supervisor_id)
+
+
+async def active_supervisor_by_name(*, session: AsyncSession, name_key: str) -> Supervisor | None:
+    stmt = select(Supervisor).where(Supervisor.name_key == name_key, Supervisor.revoked_at.is_(None))
+    return (await session.scalars(stmt)).first()
+
+
+async def list_supervisors(*, session: AsyncSession) -> Sequence[Supervisor]:
+    stmt = select(Supervisor).order_by(Supervisor.created_at, Supervisor.id)
+    return (await session.scalars(stmt)).all()
+
+
+async def any_supervisor(*, session: AsyncSession) -> bool:
+    return (await session.execute(select(Supervisor.id).limit(1))).first() is not None
+
+
 # --- outbox --------------------------------------------------------------------------------
 
 
@@ -436,3 +468,98 @@ async def release_held_deliveries(*, session: AsyncSession, rid: str, now: datet
         .execution_options(synchronize_session=False)
     )
     return (await session.execute(stmt)).rowcount  # type: ignore[attr-defined]
+
+
+# --- reminders -----------------------------------------------------------------------------
+
+
+async def claim_due_reminder(*, session: AsyncSession, now: datetime) -> Reminder | None:
+    """Lock the earliest due pending reminder for this transaction. SKIP LOCKED sends two API
+    processes on one PostgreSQL to different rows; SQLite's one writer at a time does that there."""
+    stmt = (
+        select(Reminder)
+        .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(stmt)).first()
+
+
+async def next_reminder_at(*, session: AsyncSession) -> datetime | None:
+    stmt = select(func.min(Reminder.due_at)).where(Reminder.status == ReminderStatus.PENDING)
+    return _as_utc((await session.execute(stmt)).scalar_one_or_none())
+
+
+# --- sms -----------------------------------------------------------------------------------
+
+
+async def sms_opted_out(*, session: AsyncSession, number: str) -> bool:
+    return await session.get(SmsOptOut, number) is not None
+
+
+async def opt_out_of_sms(*, session: AsyncSession, number: str, keyword: str, now: datetime) -> None:
+    """A second STOP changes nothing: the first one's word and time stay."""
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(SmsOptOut).values(number=number, keyword=keyword, at=now)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=[SmsOptOut.number]))
+
+
+async def opt_in_to_sms(*, session: AsyncSession, number: str) -> bool:
+    """True if the number had opted out."""
+    result = await session.execute(delete(SmsOptOut).where(SmsOptOut.number == number))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def sms_inbound_seen(*, session: AsyncSession, message_sid: str) -> bool:
+    return await session.get(SmsInbound, message_sid) is not None
+
+
+async def requests_by_contact_digits(
+    *, session: AsyncSession, digits: str, since: datetime, limit: int = 20
+) -> Sequence[Any]:
+    """(id, customer_name, customer_contact, status) of pending requests, and of those opened or
+    closed since `since`, whose contact holds `digits` once spaces, dashes, dots and brackets are
+    taken out; newest first. A coarse filter: the caller parses each contact to be sure."""
+    contact: Any = HelpRequest.customer_contact
+    for mark in " -().":
+        contact = func.replace(contact, mark, "")
+    stmt = (
+        select(HelpRequest.id, HelpRequest.customer_name, HelpRequest.customer_contact, HelpRequest.status)
+        .where(
+            contact.contains(digits, autoescape=True),
+            or_(
+                HelpRequest.status == RequestStatus.PENDING,
+                HelpRequest.created_at >= since,
+                HelpRequest.resolved_at >= since,
+            ),
+        )
+        .order_by(HelpRequest.created_at.desc(), HelpRequest.id)
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def pending_group_contacts(*, session: AsyncSession, root: str) -> Sequence[Any]:
+    """(id, customer_contact) of a group's pending requests: its head and those attached to it."""
+    stmt = select(HelpRequest.id, HelpRequest.customer_contact).where(
+        HelpRequest.status == RequestStatus.PENDING, or_(HelpRequest.id == root, HelpRequest.attached_to == root)
+    )
+    return (await session.execute(stmt)).all()
+
+
+async def answer_waits(*, session: AsyncSession, since: datetime, except_by: str, limit: int) -> Sequence[Any]:
+    """(created_at, resolved_at) of the latest requests answered since `since` by anyone but
+    `except_by`, newest first."""
+    stmt = (
+        select(HelpRequest.created_at, HelpRequest.resolved_at)
+        .where(
+            HelpRequest.status == RequestStatus.RESOLVED,
+            HelpRequest.resolved_at >= since,
+            or_(HelpRequest.answered_by.is_(None), HelpRequest.answered_by != except_by),
+        )
+        .order_by(HelpRequest.resolved_at.desc())
+        .limit(limit)
+    )
+    return (await session.execute(stmt)).all()

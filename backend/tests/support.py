@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,7 +19,7 @@ from typing import Any
 import httpx
 from asgi_lifespan import LifespanManager
 
-from app.config import Settings
+from app.config import BACKEND_DIR, Settings
 from app.main import create_app
 
 
@@ -144,3 +147,17 @@ def request_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def supervisors_command(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app supervisors ARGS` against `database_url`, run as an operator would."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SUPERVISOR_TOKEN", "AGENT_TOKEN", "SUPERVISOR_NAME")}
+    env.update(DATABASE_URL=database_url, KB_SEED_FILE="")
+    return subprocess.run(
+        [sys.executable, "-m", "app", "supervisors", *args],
+        cwd=BACKEND_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -17,8 +17,8 @@ from typing import Any
 from livekit.agents import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions, llm
 
 from app.agent import tool_results
-from app.agent.fact_guard import PHONE_NUMBER
 from app.agent.phrases import ASK_CONTACT, CONTACT_UNCLEAR, SAY_AGAIN
+from app.questions import PHONE_NUMBER
 
 _GOODBYE = re.compile(r"^\W*(?:ok(?:ay)?\W+)?(?:bye|goodbye|that's all|that is all|no,? thanks?|nothing else)\b", re.I)
 _THANKS = re.compile(r"^\W*(?:great\W+|perfect\W+|ok(?:ay)?\W+)?(?:thanks|thank you|cheers)\W*$", re.I)

@@ -14,8 +14,9 @@ from livekit.agents import AgentSession, FlushSentinel, ModelSettings, llm
 
 from app.agent.answers import SupervisorUnreachable, escalate, lookup
 from app.agent.call_state import CallState, Turn
-from app.agent.fact_guard import needs_the_kb, unsourced_facts
+from app.agent.fact_guard import unsourced_facts
 from app.agent.phrases import CANNOT_REACH, SAY_AGAIN
+from app.questions import needs_the_kb
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,7 @@
-"""With auth off, the API belongs to this machine alone, however the server was started
-(`make run`, or `uvicorn app.main:app --host 0.0.0.0` by hand)."""
+"""Without SUPERVISOR_TOKEN, the API belongs to this machine alone, however the server was started
+(`make run`, or `uvicorn app.main:app --host 0.0.0.0` by hand). Supervisor accounts turn auth on
+but do not open the server to the network: what a server exposes is decided by its configuration,
+not by rows in its database."""
 
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 REFUSAL = (
-    "auth is off (SUPERVISOR_TOKEN is not set), so this server only answers requests from this machine "
-    "addressed to localhost, 127.0.0.1 or [::1]; set SUPERVISOR_TOKEN to serve others"
+    "SUPERVISOR_TOKEN is not set, so this server only answers requests from this machine addressed to "
+    "localhost, 127.0.0.1 or [::1] (supervisor accounts do not change that); set SUPERVISOR_TOKEN to serve others"
 )
 
 

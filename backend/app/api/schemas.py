@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from app.enums import Channel
 
@@ -36,6 +36,10 @@ Label = Annotated[str, _bounded(1, 100), NoNul]
 Topic = Annotated[str, _bounded(0, 100), NoNul]
 Long = Annotated[str, _bounded(0, 4000), NoNul]
 Ident = Annotated[str, _bounded(1, 36), NoNul]
+BY = (
+    "On whose behalf the admin token makes the change, for the audit trail (a named supervisor's token "
+    "always acts as that supervisor)."
+)
 
 
 class TranscriptIn(BaseModel):
@@ -82,12 +86,24 @@ class ResponseCreate(BaseModel):
     unresolved: bool = False
     notes: Long | None = None
     answered_by: Label | None = Field(
-        default=None, description="Who answered, for the audit trail (defaults to 'supervisor')."
+        default=None,
+        description="On whose behalf the admin token answers, for the audit trail (a named supervisor's "
+        "token always answers as that supervisor).",
     )
     entry_id: Ident | None = Field(
         default=None,
         description="Answer with this knowledge base entry: its answer is sent, and the caller's question "
         "becomes one of its phrasings (`answer` is then not needed).",
+    )
+    # A form's empty box may come as "": no reminder, as with none.
+    follow_up_minutes: Annotated[
+        float | None, BeforeValidator(lambda v: None if isinstance(v, str) and not v.strip() else v)
+    ] = Field(
+        default=None,
+        ge=0,
+        le=43200,
+        description="With `unresolved`: remind the supervisors this many minutes from now to follow up with the "
+        "caller (0 or none: no reminder). Ignored with an answer.",
     )
 
     @model_validator(mode="after")
@@ -103,19 +119,19 @@ class EntryCreate(BaseModel):
     question: Question
     answer: Annotated[str, _bounded(1, 4000), NoNul]
     topic: Topic | None = None
-    by: Label | None = Field(default=None, description="Who made the change, for the audit trail.")
+    by: Label | None = Field(default=None, description=BY)
 
 
 class PhrasingCreate(BaseModel):
     text: Question
-    by: Label | None = Field(default=None, description="Who made the change, for the audit trail.")
+    by: Label | None = Field(default=None, description=BY)
 
 
 class EntryEdit(BaseModel):
     question: Question | None = None
     answer: Annotated[str, _bounded(1, 4000), NoNul] | None = None
     topic: Topic | None = None
-    by: Label | None = None
+    by: Label | None = Field(default=None, description=BY)
 
     @model_validator(mode="after")
     def _something(self) -> EntryEdit:

@@ -5,9 +5,11 @@ const TOKEN_KEY = "frontdesk.supervisorToken";
 const SOUND_KEY = "frontdesk.sound";
 const VIEWS = ["pending", "history", "learned", "overview"];
 const $ = (sel, root = document) => root.querySelector(sel);
+const FORBIDDEN = "That token cannot open the console: it needs a supervisor's token or the admin token.";
 
 const state = {
   token: sessionStorage.getItem(TOKEN_KEY),
+  me: null, // GET /api/me: who this console is signed in as
   requests: new Map(), // id -> HelpRequest
   kb: new Map(), // id -> KnowledgeBaseEntry (active ones)
   view: "pending",
@@ -29,7 +31,7 @@ async function api(path, { method = "GET", body } = {}) {
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401 || (res.status === 403 && state.token)) {
     askForToken(res.status === 403
-      ? "That token cannot open the console: it needs the supervisor token."
+      ? FORBIDDEN
       : state.token ? "That token was not accepted. Please sign in again." : "");
     throw new AuthNeeded();
   }
@@ -47,12 +49,25 @@ async function loadAll() {
     getJson("/api/help-requests?status=pending&limit=500"),
     getJson("/api/help-requests?limit=300"),
     getJson("/api/knowledge-base"),
+    loadMe(),
   ]);
   state.requests = new Map([...recent, ...pending].map((r) => [r.id, r]));
   state.kb = new Map(kb.map((e) => [e.id, e]));
   state.loaded = true;
   render();
   if (state.view === "overview") loadStats();
+}
+
+async function loadMe() {
+  state.me = await getJson("/api/me");
+  renderMe();
+}
+
+function renderMe() {
+  const me = state.me;
+  $("#me").textContent = !me ? ""
+    : !me.auth ? "Auth is off: this machine only"
+    : `Signed in as ${me.name}`;
 }
 
 async function refreshRequest(id) {
@@ -113,7 +128,7 @@ async function listen() {
       const headers = state.token ? { Authorization: `Bearer ${state.token}` } : {};
       const res = await fetch("/api/events", { headers, signal: streamAbort.signal });
       if (res.status === 401 || res.status === 403) {
-        askForToken(state.token ? "That token cannot open the console: it needs the supervisor token." : "");
+        askForToken(state.token ? FORBIDDEN : "");
         return;
       }
       if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
@@ -468,18 +483,25 @@ function closeUnanswered(card) {
   });
 }
 
+// Who got there first, with what, and when (the same answer may have been sent from this supervisor's
+// other window: then it says so).
 function closedBy(req) {
-  if (!req) return "This question was closed elsewhere.";
-  return req.status === "resolved"
-    ? `Already answered by ${req.answered_by || "another supervisor"}: “${req.answer}”`
-    : `Already closed as unresolved${req.answered_by ? ` by ${req.answered_by}` : " (timed out)"}.`;
+  if (!req) return ["This question was closed elsewhere."];
+  const mine = state.me?.role === "supervisor" && req.answered_by === state.me.name;
+  const text = req.status === "resolved"
+    ? mine ? `You already answered this in another window: “${req.answer}”`
+      : `Already answered by ${req.answered_by || "another supervisor"}: “${req.answer}”`
+    : mine ? "You already closed this as unresolved in another window."
+      : `Already closed as unresolved${req.answered_by ? ` by ${req.answered_by}` : " (timed out)"}.`;
+  return req.resolved_at ? [text, " (", timeEl(req.resolved_at), ")"] : [text];
 }
 
 function keepWithMessage(card, message) {
   card.dataset.keep = "1";
   card.classList.add("closed");
   const out = $(".outcome", card);
-  showOutcome(out, message, "info");
+  showOutcome(out, "", "info");
+  out.replaceChildren(...message);
   for (const b of card.querySelectorAll("button, textarea")) b.disabled = true;
   const dismiss = document.createElement("button");
   dismiss.type = "button";
@@ -825,6 +847,8 @@ function onKey(ev) {
 function askForToken(message) {
   state.signingIn = true;
   state.loaded = false;
+  state.me = null;
+  renderMe();
   render();
   const dialog = $("#login");
   $("#login-error").textContent = message;

@@ -11,10 +11,11 @@ class NotFound(Exception):
 
 
 class InvalidTransition(Exception):
-    """The request already left `pending`; `current` is its state now, so a client can show who won."""
+    """The request already left `pending`: `message` says who closed it, when and how, and `current`
+    is its state now, so a client can show whose answer the caller got."""
 
-    def __init__(self, rid: str, status: str, current: dict[str, Any]) -> None:
-        super().__init__(f"help request {rid} is already {status}")
+    def __init__(self, message: str, current: dict[str, Any]) -> None:
+        super().__init__(message)
         self.current = current
 
 

@@ -11,6 +11,7 @@ from app import repository
 from app.db import Database
 from app.enums import RequestStatus
 from app.models import utcnow
+from app.services.sms import ANSWERED_BY_KB
 from app.services.views import DayStats
 
 
@@ -35,6 +36,8 @@ class Overview:
         for at in uses:
             kb_answers[at.date()] += 1
         for created_at, resolved_at, status, answered_by in requests:
+            if answered_by == ANSWERED_BY_KB:  # a texted question the KB answered: counted among `uses`
+                continue
             if created_at >= since:
                 escalations[created_at.date()] += 1
             if resolved_at is None or resolved_at < since:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.agent.fact_guard import fact_tokens, needs_the_kb, unsourced_facts
+from app.agent.fact_guard import fact_tokens, unsourced_facts
 from app.numbers import CARDINALS
+from app.questions import needs_the_kb
 
 SOURCE = "A women's cut is $65 and takes about 45 minutes. We're open 10 to 4 on Sundays."
 
@@ -59,9 +60,14 @@ def test_number_words_are_read_from_the_apps_one_table(word: str, value: int) ->
         "Need the price for highlights",
         "Your haircut is twenty dollars, right",
         "I'm looking for a keratin treatment",
+        # Other businesses, in words no salon list holds: the same rule must catch them.
+        "my brakes grind when I stop",
+        "the pup's got fleas again",
+        "a filling came out yesterday",
+        "Renewing my membership",
     ],
 )
-def test_questions_and_claims_about_the_salon_need_the_kb(utterance: str) -> None:
+def test_questions_and_claims_about_the_business_need_the_kb(utterance: str) -> None:
     assert needs_the_kb(utterance)
 
 
@@ -69,6 +75,9 @@ def test_questions_and_claims_about_the_salon_need_the_kb(utterance: str) -> Non
     "utterance",
     [
         "Thanks!",
+        "Thanks so much!",
+        "Got it, thanks",
+        "Sounds good, see you then",
         "My name is Maya",
         "Are you a robot?",
         "hello, how are you?",

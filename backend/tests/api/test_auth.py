@@ -39,6 +39,7 @@ SUPERVISOR_ONLY = [
     ("POST", "/api/knowledge-base", {"question": "Is there parking?", "answer": "Yes."}, 201),
     ("PATCH", "/api/knowledge-base/{eid}", {"answer": "Yes, from $120."}, 200),
     ("DELETE", "/api/knowledge-base/{eid}", None, 200),
+    ("GET", "/api/me", None, 200),
 ]
 AGENT_ALLOWED = [
     ("POST", "/api/help-requests", request_body(), 201),
@@ -97,6 +98,17 @@ async def test_supervisor_token_opens_everything(
     auth_client: httpx.AsyncClient, method: str, path: str, body: dict | None, ok: int
 ) -> None:
     response = await auth_client.request(method, path.format(**await _ids(auth_client)), json=body, headers=bearer(SUP))
+    assert response.status_code == ok, response.text
+
+
+@pytest.mark.parametrize(("method", "path", "body", "ok"), SUPERVISOR_ONLY + AGENT_ALLOWED)
+async def test_a_named_supervisors_token_opens_what_the_admin_token_opens(
+    auth_client: httpx.AsyncClient, method: str, path: str, body: dict | None, ok: int
+) -> None:
+    token = (await auth_client.app.state.services.supervisors.add("Priya")).token  # type: ignore[attr-defined]
+    response = await auth_client.request(
+        method, path.format(**await _ids(auth_client)), json=body, headers=bearer(token)
+    )
     assert response.status_code == ok, response.text
 
 

@@ -63,7 +63,7 @@ def test_answering_in_the_page_moves_it_to_history_and_learns_it(page: Page, api
     row = page.locator("#history-list .row", has_text=word)
     expect(row.locator(".status")).to_have_text("answered")
     row.locator("summary").first.click()
-    expect(row.locator(".timeline")).to_contain_text("Answered by supervisor")
+    expect(row.locator(".timeline")).to_contain_text("Answered by admin")
     expect(row.locator(".timeline")).to_contain_text("Saved to the knowledge base")
 
     page.get_by_role("button", name="Learned answers").click()

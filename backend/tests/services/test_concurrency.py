@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from contextlib import AsyncExitStack
 
 import httpx
@@ -38,6 +39,44 @@ async def test_twelve_simultaneous_answers_give_one_winner(database_url: str) ->
         assert [(e["answer"], e["source_request_id"]) for e in kb] == [(winner["answer"], req["id"])]
         assert await _count(client, SupervisorResponse, request_id=req["id"]) == 1
         assert await _count(client, OutboxEvent, request_id=req["id"], type="help_request.resolved") == 1
+
+
+async def test_two_named_supervisors_racing_the_loser_is_told_who_won_and_what(database_url: str) -> None:
+    """Priya and Bob answer the same request at once, through two app instances (two API processes):
+    one wins; the other's 409 names the winner and gives the answer the caller got."""
+    async with AsyncExitStack() as stack:
+        apps = [
+            await stack.enter_async_context(running_app(make_settings(database_url, supervisor_token="adm")))
+            for _ in range(2)
+        ]
+        accounts = apps[0].app.state.services.supervisors  # type: ignore[attr-defined]
+        tokens = {name: (await accounts.add(name)).token for name in ("Priya", "Bob")}
+        for attempt in range(4):
+            question = f"Do you do perms on day {attempt}?"
+            rid = (
+                await apps[0].post(
+                    "/api/help-requests", json=request_body(question=question), headers={"Authorization": "Bearer adm"}
+                )
+            ).json()["id"]
+            names = ["Priya", "Bob"] if attempt % 2 else ["Bob", "Priya"]
+            responses = await asyncio.gather(
+                *(
+                    apps[i].post(
+                        f"/api/help-requests/{rid}/response",
+                        json={"answer": f"Yes, {name} says so ({attempt})."},
+                        headers={"Authorization": f"Bearer {tokens[name]}"},
+                    )
+                    for i, name in enumerate(names)
+                )
+            )
+            assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+            won = next(r.json() for r in responses if r.status_code == 200)
+            lost = next(r.json() for r in responses if r.status_code == 409)
+            winner = won["answered_by"]
+            assert won["answer"] == f"Yes, {winner} says so ({attempt})."
+            assert re.fullmatch(rf"{winner} answered (just now|\d+ s ago): {re.escape(won['answer'])}", lost["detail"])
+            assert (lost["current"]["answered_by"], lost["current"]["answer"]) == (winner, won["answer"])
+            assert await _count(apps[1], SupervisorResponse, request_id=rid) == 1
 
 
 async def test_answers_racing_through_two_app_instances_on_one_database(postgres_url: str) -> None:

@@ -3,11 +3,20 @@ follow-up, the supervisor's answer and the timeout. Thin: validate, call a servi
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from app.api.deps import AgentAllowed, ServicesDep, SettingsDep, SupervisorOnly, ThisCallOnly, may_see_the_call
+from app.api.deps import (
+    AgentAllowed,
+    AgentDep,
+    ServicesDep,
+    SupervisorDep,
+    SupervisorOnly,
+    ThisCallOnly,
+    may_see_the_call,
+)
 from app.api.schemas import (
     HelpRequestCreate,
     HelpRequestUpdate,
@@ -68,11 +77,11 @@ async def list_help_requests(
     dependencies=AgentAllowed,
     tags=["help requests"],
 )
-async def get_help_request(rid: str, request: Request, svc: ServicesDep, settings: SettingsDep) -> HelpRequestDetail:
+async def get_help_request(rid: str, request: Request, svc: ServicesDep, who: AgentDep) -> HelpRequestDetail:
     """With the agent token, the caller's data (name, number, question, transcript, timeline) only
     with the request's `X-Call-Key`; without it, where the request stands and its answer."""
     detail = await svc.help_requests.get(rid)
-    return detail if await may_see_the_call(request, rid, settings, svc) else detail.without_caller_data()
+    return detail if await may_see_the_call(who, rid, request, svc) else detail.without_caller_data()
 
 
 @router.patch(
@@ -137,16 +146,20 @@ async def give_back_follow_up(rid: str, svc: ServicesDep) -> HelpRequestView:
     dependencies=SupervisorOnly,
     tags=["help requests"],
 )
-async def respond_to_help_request(rid: str, body: ResponseCreate, svc: ServicesDep) -> HelpRequestView:
-    """Answer a pending request (learned into the KB), or mark it unresolved."""
+async def respond_to_help_request(
+    rid: str, body: ResponseCreate, svc: ServicesDep, who: SupervisorDep
+) -> HelpRequestView:
+    """Answer a pending request (learned into the KB), or mark it unresolved. Recorded under the
+    signed-in supervisor's name; a 409 says who answered first, when, and what."""
     return await svc.help_requests.respond(
         rid,
         answer=body.answer,
         topic=body.topic or None,
         unresolved=body.unresolved,
         notes=body.notes or None,
-        responder=body.answered_by or "supervisor",
+        responder=who.acting_as(body.answered_by),
         entry_id=body.entry_id,
+        follow_up_after=timedelta(minutes=body.follow_up_minutes) if body.follow_up_minutes else None,
     )
 
 
@@ -157,5 +170,5 @@ async def respond_to_help_request(rid: str, body: ResponseCreate, svc: ServicesD
     dependencies=SupervisorOnly,
     tags=["help requests"],
 )
-async def time_out_help_request(rid: str, svc: ServicesDep) -> HelpRequestView:
-    return await svc.help_requests.time_out(rid)
+async def time_out_help_request(rid: str, svc: ServicesDep, who: SupervisorDep) -> HelpRequestView:
+    return await svc.help_requests.time_out(rid, actor=who.name)

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from app.api.deps import AgentAllowed, ServicesDep, SupervisorOnly
+from app.api.deps import AgentAllowed, ServicesDep, SupervisorDep, SupervisorOnly
 from app.api.schemas import (
+    BY,
     EntryCreate,
     EntryEdit,
     PhrasingCreate,
@@ -38,9 +39,11 @@ async def list_knowledge_base(svc: ServicesDep, include_retired: bool = False) -
     dependencies=SupervisorOnly,
     tags=["knowledge base"],
 )
-async def create_knowledge_base_entry(body: EntryCreate, svc: ServicesDep) -> KnowledgeBaseEntryView:
+async def create_knowledge_base_entry(
+    body: EntryCreate, svc: ServicesDep, who: SupervisorDep
+) -> KnowledgeBaseEntryView:
     return await svc.kb.create(
-        question=body.question, answer=body.answer, topic=body.topic or None, actor=body.by or "supervisor"
+        question=body.question, answer=body.answer, topic=body.topic or None, actor=who.acting_as(body.by)
     )
 
 
@@ -81,9 +84,11 @@ async def get_knowledge_base_entry(entry_id: str, svc: ServicesDep) -> EntryDeta
     dependencies=SupervisorOnly,
     tags=["knowledge base"],
 )
-async def edit_knowledge_base_entry(entry_id: str, body: EntryEdit, svc: ServicesDep) -> KnowledgeBaseEntryView:
+async def edit_knowledge_base_entry(
+    entry_id: str, body: EntryEdit, svc: ServicesDep, who: SupervisorDep
+) -> KnowledgeBaseEntryView:
     return await svc.kb.edit(
-        entry_id, question=body.question, answer=body.answer, topic=body.topic, actor=body.by or "supervisor"
+        entry_id, question=body.question, answer=body.answer, topic=body.topic, actor=who.acting_as(body.by)
     )
 
 
@@ -97,10 +102,11 @@ async def edit_knowledge_base_entry(entry_id: str, body: EntryEdit, svc: Service
 async def retire_knowledge_base_entry(
     entry_id: str,
     svc: ServicesDep,
-    by: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$")] = "supervisor",
+    who: SupervisorDep,
+    by: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$", description=BY)] = None,
 ) -> KnowledgeBaseEntryView:
     """Retire an entry: it stops answering callers and stays readable with its history."""
-    return await svc.kb.retire(entry_id, actor=by)
+    return await svc.kb.retire(entry_id, actor=who.acting_as(by))
 
 
 @router.post(
@@ -111,9 +117,11 @@ async def retire_knowledge_base_entry(
     dependencies=SupervisorOnly,
     tags=["knowledge base"],
 )
-async def add_knowledge_base_phrasing(entry_id: str, body: PhrasingCreate, svc: ServicesDep) -> KnowledgeBaseEntryView:
+async def add_knowledge_base_phrasing(
+    entry_id: str, body: PhrasingCreate, svc: ServicesDep, who: SupervisorDep
+) -> KnowledgeBaseEntryView:
     """Another way callers ask this entry's question: it matches like the question itself."""
-    return await svc.kb.add_phrasing(entry_id, text=body.text, actor=body.by or "supervisor")
+    return await svc.kb.add_phrasing(entry_id, text=body.text, actor=who.acting_as(body.by))
 
 
 @router.delete(
@@ -127,10 +135,11 @@ async def remove_knowledge_base_phrasing(
     entry_id: str,
     phrasing_id: str,
     svc: ServicesDep,
-    by: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$")] = "supervisor",
+    who: SupervisorDep,
+    by: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]+$", description=BY)] = None,
 ) -> KnowledgeBaseEntryView:
     """Stop a phrasing from leading callers to this entry (kept in the entry's history)."""
-    return await svc.kb.remove_phrasing(entry_id, phrasing_id, actor=by)
+    return await svc.kb.remove_phrasing(entry_id, phrasing_id, actor=who.acting_as(by))
 
 
 @router.post(

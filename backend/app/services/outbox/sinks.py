@@ -19,17 +19,32 @@ class DeliveryFailed(Exception):
     pass
 
 
+class Withheld(Exception):
+    """Raised by a sink that must never send this event (a number that texted STOP, a contact that
+    is no phone number): the delivery ends without a retry, and the request's timeline shows the
+    message, which says why."""
+
+
+# Whom a sink speaks to. An event goes only to the sinks whose audience holds its recipient, so a
+# supervisors' channel (Slack, email, an on-call SMS) never carries a caller's follow-up.
+EVERYONE = frozenset({"supervisor", "customer"})
+SUPERVISORS = frozenset({"supervisor"})
+CUSTOMERS = frozenset({"customer"})
+
+
 class Sink(Protocol):
     name: str
     deadline: float  # seconds one send may take, all told
+    recipients: frozenset[str]
 
     async def send(self, event: OutboxEvent) -> None:
-        """Deliver or raise; any exception counts as a failed attempt to be retried."""
+        """Deliver or raise; any exception but Withheld counts as a failed attempt to be retried."""
 
 
 class ConsoleSink:
     name = "console"
     deadline = 5.0
+    recipients = EVERYONE
 
     async def send(self, event: OutboxEvent) -> None:
         log.info("[%s -> %s] %s", event.type, event.recipient, event.message)
@@ -48,6 +63,7 @@ def sign_with_time(secret: str, body: bytes, timestamp: int) -> str:
 
 class WebhookSink:
     name = "webhook"
+    recipients = EVERYONE
 
     def __init__(
         self, url: str, secret: str | None, *, timeout: float, client: httpx.AsyncClient | None = None

@@ -19,13 +19,16 @@ from app.enums import RequestStatus
 from app.models import HelpRequest, SupervisorResponse, utcnow
 from app.services import timeline
 from app.services.changes import Change, Changes, Subject
-from app.services.errors import InvalidTransition, NotFound
+from app.services.errors import NotFound
 from app.services.kb import decision
 from app.services.kb.search import candidates
 from app.services.kb.service import KnowledgeBase, Learned
 from app.services.outbox.events import EventType, Outbox
+from app.services.requests.conflicts import already_closed
 from app.services.requests.follow_up import LiveFollowUp
 from app.services.requests.pending_questions import PendingQuestions
+from app.services.requests.reminders import Reminders
+from app.services.sms.acknowledgement import Acknowledgements
 from app.services.views import CreatedHelpRequest, HelpRequestDetail, HelpRequestView
 
 log = logging.getLogger(__name__)
@@ -54,16 +57,21 @@ class HelpRequestService:
         kb: KnowledgeBase,
         outbox: Outbox,
         follow_up: LiveFollowUp,
+        reminders: Reminders,
         changes: Changes,
         timeout: timedelta,
         merge_duplicates: bool = True,
+        acknowledgements: Acknowledgements | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`acknowledgements`: with SMS set up, the caller is texted that the team is on it."""
         self.merge_duplicates = merge_duplicates
+        self.acknowledgements = acknowledgements
         self.db = db
         self.kb = kb
         self.outbox = outbox
         self.follow_up = follow_up
+        self.reminders = reminders
         self.changes = changes
         self.timeout = timeout
         self.clock = clock
@@ -132,6 +140,9 @@ class HelpRequestService:
                 )
             timeline.add(req, at=now, kind="escalated", actor="agent", message=escalation)
             self.outbox.record(session=session, kind=EventType.CREATED, request=req, now=now)
+            self.reminders.schedule_before_timeout(session, req, now=now)
+            if self.acknowledgements is not None:
+                await self.acknowledgements.acknowledge(session=session, request=req, now=now)
             view = HelpRequestView.of(req)
         if proposed is not None and head is None:
             self.pending.discard(proposed)  # answered meanwhile, maybe by another process
@@ -185,7 +196,7 @@ class HelpRequestService:
                 raise NotFound("help request", rid)
             still_on_line = req.caller_on_line_until is not None and req.caller_on_line_until > now
             if req.status != RequestStatus.PENDING and (customer_name or customer_contact or not still_on_line):
-                raise InvalidTransition(rid, req.status, HelpRequestView.of(req).model_dump(mode="json"))
+                raise already_closed(req, now)
             if customer_name and customer_name != req.customer_name:
                 timeline.add(
                     req,
@@ -221,12 +232,14 @@ class HelpRequestService:
         notes: str | None = None,
         responder: str = "supervisor",
         entry_id: str | None = None,
+        follow_up_after: timedelta | None = None,
     ) -> HelpRequestView:
         """A supervisor's answer (or "can't answer") to a request and every pending request attached
         with it: one winner per request; KB entry and outbox events in the same commit.
 
         `entry_id`: answer with that KB entry (its answer is the answer; the caller's question
-        becomes one of its phrasings)."""
+        becomes one of its phrasings). `follow_up_after`, with `unresolved`: remind supervisors this
+        long from now to follow up with each caller."""
         if entry_id is not None:
             answer = (await self.kb.get(entry_id))[0].answer
         answer = answer.strip() if answer and answer.strip() else None
@@ -298,6 +311,10 @@ class HelpRequestService:
                     via=None if member is req else rid,
                 )
                 self.outbox.record(session=session, kind=kind, request=member, now=now)
+                if unresolved and follow_up_after is not None:
+                    self.reminders.schedule_follow_up(
+                        session, member, due=now + follow_up_after, now=now, actor=responder
+                    )
             view = HelpRequestView.of(req)
         if learned is not None:
             await self.kb.after_write()
@@ -375,5 +392,5 @@ class HelpRequestService:
         if req is None:
             raise NotFound("help request", rid)
         if not won:
-            raise InvalidTransition(rid, req.status, HelpRequestView.of(req).model_dump(mode="json"))
+            raise already_closed(req, self.clock())
         return req
