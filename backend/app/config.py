@@ -10,6 +10,8 @@ import phonenumbers
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.services.sms.numbers import e164
+
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BACKEND_DIR / "data"
 PROMPTS_DIR = BACKEND_DIR / "prompts"
@@ -67,6 +69,8 @@ class Settings(BaseSettings):
     sms_default_region: str = "US"
     # The number callers can ring, said in a text whose answer is too long to send; TWILIO_FROM if unset.
     salon_phone: str | None = None
+    # The on-call supervisor's phone: new requests and reminders by text (needs the Twilio settings).
+    sms_on_call: str | None = None
     # The address clients reach this app at (behind a proxy it is not the one the app sees): Twilio
     # signs its webhook requests over it.
     public_base_url: str | None = None
@@ -161,6 +165,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SMS needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID"
             )
+        if self.sms_on_call and not self.sms_enabled:
+            raise ValueError("SMS_ON_CALL needs the Twilio settings (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, a sender)")
+        if self.sms_on_call and e164(self.sms_on_call, self.sms_default_region) is None:
+            raise ValueError(f"SMS_ON_CALL {self.sms_on_call!r} is not a phone number")
         return self
 
     @property

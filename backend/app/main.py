@@ -43,7 +43,7 @@ from app.services.outbox.deliveries import OutboxView
 from app.services.outbox.delivery import RetryPolicy, build_workers
 from app.services.outbox.events import Outbox
 from app.services.outbox.sinks import ConsoleSink, Sink, WebhookSink
-from app.services.outbox.sms import SmsSink
+from app.services.outbox.sms import OnCallSmsSink, SmsSink
 from app.services.requests.expiry import ExpirySweeper
 from app.services.requests.follow_up import LiveFollowUp
 from app.services.requests.lifecycle import HelpRequestService
@@ -102,6 +102,8 @@ def build_sinks(settings: Settings, db: Database) -> list[Sink]:
         )
     if sms := build_sms_sink(settings, db):
         sinks.append(sms)
+        if settings.sms_on_call:  # the settings refuse a number that is none
+            sinks.append(OnCallSmsSink(sms, e164(settings.sms_on_call, settings.sms_default_region) or ""))
     return sinks
 
 

@@ -122,6 +122,7 @@ def sms_settings(database_url: str, stand_in: TwilioStandIn, **overrides: Any) -
         "sms_default_region": "US",
         "salon_phone": None,
         "public_base_url": None,
+        "sms_on_call": None,
     }
     values.update(overrides)
     return make_settings(database_url, **values)

@@ -177,3 +177,39 @@ async def test_one_caller_asking_the_same_question_twice_gets_one_acknowledgemen
         assert said in [h["message"] for h in again["history"]]
         await eventually(lambda: len(twilio.sent()) == 2, timeout=5)
         assert sorted(p.to for p in twilio.sent()) == ["+14155550101", "+14155550199"]
+
+
+ON_CALL = "+14155550199"
+
+
+async def test_the_on_call_phone_gets_the_supervisors_alerts_and_nothing_meant_for_callers(
+    sqlite_url: str, twilio: TwilioStandIn
+) -> None:
+    async with running_app(sms_settings(sqlite_url, twilio, sms_on_call="(415) 555-0199")) as client:
+        req = (await client.post("/api/help-requests", json=request_body(question="Do you do balayage?"))).json()
+        await client.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes! Balayage is $220."})
+        await eventually(lambda: len(twilio.sent()) == 3, timeout=6)
+        to_on_call = [m for m in twilio.sent() if m.to == ON_CALL]
+        [alert] = to_on_call
+        assert "asked" in alert.body and "balayage" in alert.body and req["id"] in alert.body
+        assert alert.token.endswith(":sms-on-call")
+        assert {m.to for m in twilio.sent()} == {ON_CALL, CALLER}
+        lines = await history(client, req["id"])
+        assert "Supervisor notified via sms-on-call" in lines
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ({"sms_on_call": "not a number"}, "is not a phone number"),
+        (
+            {"sms_on_call": ON_CALL, "twilio_account_sid": None, "twilio_auth_token": None, "twilio_from": None},
+            "SMS_ON_CALL needs the Twilio settings",
+        ),
+    ],
+)
+def test_an_on_call_number_that_cannot_be_texted_is_refused_at_start(
+    sqlite_url: str, twilio: TwilioStandIn, overrides: dict, says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        sms_settings(sqlite_url, twilio, **overrides)

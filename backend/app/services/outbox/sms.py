@@ -1,6 +1,7 @@
 """Texts to callers through Twilio's Programmable Messaging API (the official `twilio` library).
 
-Customer events only: the acknowledgement, the answer, "no answer yet". Whether a caller can be
+Customer events: the acknowledgement, the answer, "no answer yet" (and, by `OnCallSmsSink`, the
+supervisors' alerts to the on-call phone). Whether a caller can be
 texted is decided at send time, against the database, so a STOP that arrives while a text waits
 (held for a call, or retrying) still stops it: the delivery is withheld and the timeline says why.
 
@@ -26,7 +27,7 @@ from twilio.rest import Client
 
 from app.db import Database
 from app.models import OutboxEvent
-from app.services.outbox.sinks import CUSTOMERS, DeliveryFailed, Withheld
+from app.services.outbox.sinks import CUSTOMERS, SUPERVISORS, DeliveryFailed, Withheld
 from app.services.sms import texts
 from app.services.sms.reach import Unreachable, number_to_text
 
@@ -110,11 +111,15 @@ class SmsSink:
             salon_phone=self.salon_phone,
             expected_minutes=body.get("expected_minutes"),
         )
-        token = _idempotency_token.set(f"{event.id}:{self.name}")
+        await self.text(to=number, body=text, idempotency_token=f"{event.id}:{self.name}")
+
+    async def text(self, *, to: str, body: str, idempotency_token: str) -> None:
+        """One text through Twilio; a refusal or an outage is a failed delivery (retried)."""
+        token = _idempotency_token.set(idempotency_token)
         try:
             await self.client.messages.create_async(
-                to=number,
-                body=text,
+                to=to,
+                body=body,
                 from_=self.sender or values.unset,
                 messaging_service_sid=self.messaging_service_sid or values.unset,
             )
@@ -127,3 +132,26 @@ class SmsSink:
 
     async def aclose(self) -> None:
         await self.transport.close()
+
+
+class OnCallSmsSink:
+    """Supervisor alerts (a new request, reminders) by text to the on-call supervisor's phone,
+    through the callers' Twilio set-up. The alert's own words, cut to two segments: the request id
+    at their end is what the console needs, so a cut keeps the start and says it was cut."""
+
+    name = "sms-on-call"
+    recipients = SUPERVISORS
+
+    def __init__(self, texts_through: SmsSink, number: str) -> None:
+        self.twilio = texts_through
+        self.number = number
+        self.deadline = texts_through.deadline
+
+    async def send(self, event: OutboxEvent) -> None:
+        body = texts.plain(event.message)
+        while not texts.fits(body):
+            body = body[: max(1, len(body) - 20)].rstrip() + "..."
+        await self.twilio.text(to=self.number, body=body, idempotency_token=f"{event.id}:{self.name}")
+
+    async def aclose(self) -> None:
+        """The Twilio client is the callers' sink's, closed with it."""
