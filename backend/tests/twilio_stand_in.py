@@ -52,6 +52,21 @@ class TwilioStandIn:
         expected_auth = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                # The account resource, as `python -m app doctor` reads it to check the credentials.
+                if self.path != f"/2010-04-01/Accounts/{ACCOUNT_SID}.json":
+                    status, payload = 404, {"code": 20404, "message": "not found"}
+                elif self.headers.get("Authorization") != expected_auth:
+                    status, payload = 401, {"code": 20003, "message": "Authenticate"}
+                else:
+                    status, payload = 200, {"sid": ACCOUNT_SID, "status": "active"}
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
             def do_POST(self) -> None:
                 form = dict(parse_qsl(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()))
                 post = Post(

@@ -2,7 +2,7 @@
 each naming the setting to fix; exits 1 when something a call needs is missing.
 
 Checks are small async functions of the settings, listed in CHECKS in the order they print; a new
-one (SMS, alerts...) is a function and a line there. They run at once, each with a short timeout,
+one is a function and a line there. They run at once, each with a short timeout,
 and only look: nothing is migrated, created or sent.
 """
 
@@ -17,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiosmtplib
 import httpx
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -296,6 +297,71 @@ async def check_webhook(settings: Settings) -> Result:
     return ok(f"NOTIFY_WEBHOOK_URL answers ({_origin(url)}, HEAD {response.status_code})")
 
 
+async def check_sms(settings: Settings) -> Result:
+    if not settings.sms_enabled:
+        return warn("Twilio is not set up (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM): callers get no texts")
+    sid, token = settings.twilio_account_sid or "", settings.twilio_auth_token
+    url = f"{settings.twilio_api_base_url.rstrip('/')}/2010-04-01/Accounts/{sid}.json"
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        try:
+            # The account itself: proves the credentials and sends nothing.
+            response = await http.get(url, auth=(sid, token.get_secret_value() if token else ""))
+        except httpx.HTTPError as exc:
+            return fail(f"cannot reach Twilio at TWILIO_API_BASE_URL ({_origin(url)}: {_reason(exc)})")
+    if response.status_code in (401, 403):
+        return fail("Twilio refuses TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN")
+    if response.status_code >= 400:
+        return fail(f"Twilio answered HTTP {response.status_code} for TWILIO_ACCOUNT_SID")
+    if not settings.public_base_url:
+        return warn(
+            "Twilio takes the credentials, but PUBLIC_BASE_URL is not set: behind a proxy, the signature "
+            "of every text a caller sends will not match and the text is refused"
+        )
+    return ok(
+        f"Twilio takes the credentials; callers' replies at {settings.public_base_url.rstrip('/')}/api/sms/inbound"
+    )
+
+
+async def _smtp_reachable(settings: Settings) -> str | None:
+    """Why email alerts cannot go out, or None: a connection and a greeting, no login, no mail."""
+    smtp = aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port, timeout=TIMEOUT, start_tls=False)
+    try:
+        await smtp.connect()
+        await smtp.ehlo()
+        if settings.smtp_starttls and not smtp.supports_extension("starttls"):
+            return f"SMTP_HOST {settings.smtp_host} offers no STARTTLS and SMTP_STARTTLS is on: no alert would go"
+        await smtp.quit()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return f"cannot reach SMTP_HOST {settings.smtp_host}:{settings.smtp_port} ({_reason(exc)})"
+    return None
+
+
+async def check_alerts(settings: Settings) -> Result:
+    reached, problems = [], []
+    if settings.slack_webhook_url:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            try:
+                await http.head(settings.slack_webhook_url)  # any answer: the hook's host is there
+                reached.append("Slack")
+            except httpx.HTTPError as exc:
+                problems.append(
+                    f"cannot reach SLACK_WEBHOOK_URL ({_origin(settings.slack_webhook_url)}: {_reason(exc)})"
+                )
+    if settings.smtp_host:
+        why = await _smtp_reachable(settings)
+        if why is None:
+            reached.append("email")
+        else:
+            problems.append(why)
+    if settings.sms_on_call:
+        reached.append("text to SMS_ON_CALL (see the sms line)")
+    if problems:
+        return fail("; ".join(problems))
+    if not reached:
+        return warn("supervisors hear of new requests in the console only (SLACK_WEBHOOK_URL, SMTP_HOST, SMS_ON_CALL)")
+    return ok("supervisor alerts go by " + ", ".join(reached))
+
+
 CHECKS: list[Check] = [
     Check("database", check_database, "DATABASE_URL"),
     Check("tokens", check_tokens, "HOST, SUPERVISOR_TOKEN, AGENT_TOKEN"),
@@ -305,6 +371,8 @@ CHECKS: list[Check] = [
     Check("llm", check_llm, "LLM_BASE_URL"),
     Check("speech", check_speech, "VOICE_BASE_URL"),
     Check("webhook", check_webhook, "NOTIFY_WEBHOOK_URL"),
+    Check("sms", check_sms, "TWILIO_ACCOUNT_SID, TWILIO_API_BASE_URL"),
+    Check("alerts", check_alerts, "SLACK_WEBHOOK_URL, SMTP_HOST"),
 ]
 
 

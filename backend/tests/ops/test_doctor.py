@@ -1,5 +1,6 @@
-"""`doctor` against a real server process and stand-ins for LiveKit, an OpenAI-compatible endpoint and
-a webhook receiver: all ok when wired right; each broken setting named, and the exit code non-zero."""
+"""`doctor` against a real server process and stand-ins for LiveKit, an OpenAI-compatible endpoint, a
+webhook receiver, Twilio, Slack and an SMTP server: all ok when wired right; each broken setting
+named, and the exit code non-zero."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ from app.ops import doctor, livekit_setup
 from tests.ops.conftest import closed_port_url
 from tests.ops.standins import LiveKitStandIn, ModelsStandIn
 from tests.server_process import ServerProcess
+from tests.stand_ins import SlackStandIn, SmtpStandIn
 from tests.support import WebhookReceiver
+from tests.twilio_stand_in import ACCOUNT_SID, AUTH_TOKEN, SALON_NUMBER, TwilioStandIn
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +52,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     livekit = LiveKitStandIn()
     models = ModelsStandIn(MODEL_KEY, ["gpt-4o-mini", "gpt-4o-mini-transcribe", "gpt-4o-mini-tts"])
     webhook = WebhookReceiver()
+    twilio, slack, smtp = TwilioStandIn(), SlackStandIn(), SmtpStandIn()
     server = ServerProcess(tmp, SUPERVISOR_TOKEN=SUPERVISOR, AGENT_TOKEN=AGENT).start()
     try:
         httpx.post(
@@ -74,6 +78,17 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "VOICE_API_KEY": MODEL_KEY,
             "NOTIFY_WEBHOOK_URL": webhook.url,
             "NOTIFY_WEBHOOK_SECRET": "hook-secret",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_FROM": SALON_NUMBER,
+            "TWILIO_API_BASE_URL": twilio.url,
+            "PUBLIC_BASE_URL": "https://frontdesk.salon.example",
+            "SLACK_WEBHOOK_URL": slack.url,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp.port),
+            "SMTP_STARTTLS": "false",
+            "ALERT_EMAIL_FROM": "frontdesk@salon.example",
+            "ALERT_EMAIL_TO": "owner@salon.example",
         }
         settings = Settings(_env_file=None, **{k.lower(): v for k, v in env.items()})
         wanted = livekit_setup.Wanted(number="+14155550100", agent_name="frontdesk")
@@ -81,7 +96,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         yield Deployment(env, server, webhook, tmp)
     finally:
         server.stop()
-        for standin in (livekit, models, webhook):
+        for standin in (livekit, models, webhook, twilio, slack, smtp):
             standin.close()
 
 
@@ -148,6 +163,11 @@ BROKEN = [
     pytest.param({"VOICE_BASE_URL": "closed"}, "VOICE_BASE_URL", {"speech"}, id="voice-url"),
     pytest.param({"VOICE_API_KEY": "sk-wrong"}, "VOICE_API_KEY", {"speech"}, id="voice-key"),
     pytest.param({"NOTIFY_WEBHOOK_URL": "closed"}, "NOTIFY_WEBHOOK_URL", {"webhook"}, id="webhook"),
+    pytest.param({"TWILIO_AUTH_TOKEN": "f" * 32}, "TWILIO_AUTH_TOKEN", {"sms"}, id="twilio-token"),
+    pytest.param({"TWILIO_API_BASE_URL": "closed"}, "TWILIO_API_BASE_URL", {"sms"}, id="twilio-url"),
+    pytest.param({"SLACK_WEBHOOK_URL": "closed"}, "SLACK_WEBHOOK_URL", {"alerts"}, id="slack"),
+    pytest.param({"SMTP_PORT": "closed-port"}, "SMTP_HOST", {"alerts"}, id="smtp"),
+    pytest.param({"SMTP_STARTTLS": "true"}, "SMTP_STARTTLS", {"alerts"}, id="smtp-no-starttls"),
 ]
 
 
@@ -165,6 +185,8 @@ def test_a_broken_setting_is_named(
     for name, value in broken.items():
         if value == "closed":
             value = closed_port_url("/v1" if name.endswith("BASE_URL") else "")
+        elif value == "closed-port":
+            value = closed_port_url("").rsplit(":", 1)[1]
         elif value == "behind":
             value = _migrated_to_previous(tmp_path)
         env[name] = value.format(tmp=tmp_path)
@@ -183,6 +205,13 @@ def test_a_broken_setting_is_named(
         ({"NOTIFY_WEBHOOK_URL": ""}, "webhook", "NOTIFY_WEBHOOK_URL"),
         ({"NOTIFY_WEBHOOK_SECRET": ""}, "webhook", "NOTIFY_WEBHOOK_SECRET"),
         ({"HOST": "0.0.0.0", "AGENT_TOKEN": ""}, "tokens", "AGENT_TOKEN"),
+        ({"PUBLIC_BASE_URL": ""}, "sms", "PUBLIC_BASE_URL"),
+        (dict.fromkeys(("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"), ""), "sms", "TWILIO_ACCOUNT_SID"),
+        (
+            dict.fromkeys(("SLACK_WEBHOOK_URL", "SMTP_HOST", "ALERT_EMAIL_FROM", "ALERT_EMAIL_TO"), ""),
+            "alerts",
+            "SMTP_HOST",
+        ),
     ],
 )
 def test_a_warning_is_named_and_does_not_fail(
