@@ -7,11 +7,13 @@ import socket
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.support import StandInHandler
 
 
 class SlackStandIn:
@@ -25,7 +27,7 @@ class SlackStandIn:
         stand_in = self
         lock = threading.Lock()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
@@ -41,14 +43,7 @@ class SlackStandIn:
                     else:
                         status, answer = 200, b"ok"
                         stand_in.texts.append(text)
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
+                self.reply(status, answer, "text/html")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXXX"

@@ -78,6 +78,20 @@ class Delivery:
         return json.loads(self.raw)
 
 
+class StandInHandler(BaseHTTPRequestHandler):
+    """The base of the tests' HTTP stand-ins: quiet, with one way to answer."""
+
+    def reply(self, status: int, raw: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
 @dataclass
 class WebhookReceiver:
     """A real HTTP endpoint; answers 503 while not `accepting` or when `refuse` says so, and drips its
@@ -92,7 +106,7 @@ class WebhookReceiver:
         receiver = self
         lock = threading.Lock()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 d = Delivery(
@@ -119,9 +133,6 @@ class WebhookReceiver:
                         self.wfile.flush()
                     except OSError:
                         return
-
-            def log_message(self, *_args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"

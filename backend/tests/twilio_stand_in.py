@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,7 +18,7 @@ import httpx
 from twilio.request_validator import RequestValidator
 
 from app.config import Settings
-from tests.support import make_settings
+from tests.support import StandInHandler, make_settings
 
 ACCOUNT_SID = "AC" + "5" * 32
 AUTH_TOKEN = "stand-in-auth-token"
@@ -51,7 +51,7 @@ class TwilioStandIn:
         lock = threading.Lock()
         expected_auth = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             def do_GET(self) -> None:
                 # The account resource, as `python -m app doctor` reads it to check the credentials.
                 if self.path != f"/2010-04-01/Accounts/{ACCOUNT_SID}.json":
@@ -60,12 +60,7 @@ class TwilioStandIn:
                     status, payload = 401, {"code": 20003, "message": "Authenticate"}
                 else:
                     status, payload = 200, {"sid": ACCOUNT_SID, "status": "active"}
-                raw = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.reply(status, json.dumps(payload).encode())
 
             def do_POST(self) -> None:
                 form = dict(parse_qsl(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()))
@@ -93,18 +88,10 @@ class TwilioStandIn:
                     }
                 else:
                     payload = {"code": 20500, "message": "stand-in refused", "status": post.status}
-                raw = json.dumps(payload).encode()
                 try:
-                    self.send_response(post.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
+                    self.reply(post.status, json.dumps(payload).encode())
                 except OSError:  # the app was killed while this post was held
                     return
-
-            def log_message(self, *_args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

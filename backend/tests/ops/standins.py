@@ -27,6 +27,8 @@ from livekit.protocol.sip import (
     UpdateSIPInboundTrunkRequest,
 )
 
+from tests.support import StandInHandler
+
 
 class TwirpFault(Exception):
     """A Twirp error: the HTTP status and the JSON body `livekit-api` reads its code and message from."""
@@ -80,7 +82,7 @@ class LiveKitStandIn:
         }
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
@@ -100,15 +102,7 @@ class LiveKitStandIn:
                 self._send(200, "application/protobuf", reply)
 
             def _send(self, status: int, content_type: str, payload: str | bytes) -> None:
-                raw = payload.encode() if isinstance(payload, str) else payload
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
+                self.reply(status, payload.encode() if isinstance(payload, str) else payload, content_type)
 
         self.server = _serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -201,7 +195,7 @@ class ModelsStandIn:
         self.requests: list[tuple[str, str | None]] = []
         standin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             def do_GET(self) -> None:
                 auth = self.headers.get("Authorization")
                 standin.requests.append((self.path, auth))
@@ -211,15 +205,7 @@ class ModelsStandIn:
                     status, body = 401, {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
                 else:
                     status, body = 200, {"object": "list", "data": [{"id": m, "object": "model"} for m in models]}
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
+                self.reply(status, json.dumps(body).encode())
 
         self.server = _serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
