@@ -28,6 +28,7 @@ from app.api.routes import routers
 from app.config import Settings, get_settings
 from app.db import Database
 from app.logs import configure_logging
+from app.phones import e164
 from app.services.changes import Changes
 from app.services.errors import Conflict, InvalidTransition, NotFound
 from app.services.kb.embeddings import Embedder, load_embedder
@@ -50,7 +51,6 @@ from app.services.requests.lifecycle import HelpRequestService
 from app.services.requests.reminders import ReminderLoop, Reminders
 from app.services.sms.acknowledgement import Acknowledgements
 from app.services.sms.inbound import SmsInbox
-from app.services.sms.numbers import e164
 from app.services.stats import Overview
 from app.services.supervisors import SupervisorAccounts
 

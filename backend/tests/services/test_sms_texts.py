@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.phones import e164
 from app.services.sms.acknowledgement import expected_minutes
 from app.services.sms.inbound import keyword
-from app.services.sms.numbers import e164
 from app.services.sms.texts import compose, segments
 
 SALON = "Maple & Shear Salon"

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
 from app.models import HelpRequest
+from app.phones import e164
 from app.services import timeline
 from app.services.outbox.events import EventType, Outbox
 from app.services.sms import ANSWERED_BY_KB
-from app.services.sms.numbers import e164
 from app.services.sms.reach import Unreachable, number_to_text
 
 HISTORY = timedelta(days=7)

@@ -37,6 +37,7 @@ from app.callers import UNKNOWN_CALLER
 from app.db import Database
 from app.enums import Channel, RequestStatus
 from app.models import HelpRequest, SmsInbound, utcnow
+from app.phones import e164, national_digits
 from app.questions import needs_the_kb
 from app.services import timeline
 from app.services.changes import Change, Changes, Subject
@@ -44,7 +45,6 @@ from app.services.kb.service import KnowledgeBase
 from app.services.outbox.events import EventType, Outbox
 from app.services.requests.lifecycle import HelpRequestService, NewHelpRequest
 from app.services.sms import ANSWERED_BY_KB
-from app.services.sms.numbers import e164, national_digits
 from app.services.views import KnowledgeBaseEntryView
 
 log = logging.getLogger(__name__)

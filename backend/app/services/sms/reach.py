@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
-from app.services.sms.numbers import e164
+from app.phones import e164
 
 
 class Unreachable(Exception):

@@ -1,4 +1,5 @@
-"""Callers' numbers as Twilio needs them (E.164), whatever way the agent or the caller wrote them."""
+"""Phone numbers as Twilio needs them (E.164), whatever way the agent, a caller or a setting wrote them.
+Shared by the settings (checking SMS_ON_CALL) and the SMS domain."""
 
 from __future__ import annotations
 
