@@ -191,3 +191,13 @@ async def test_a_stop_is_kept_across_a_restart(sqlite_url: str, twilio: TwilioSt
 def test_half_a_twilio_set_up_is_refused_at_start(sqlite_url: str) -> None:
     with pytest.raises(ValueError, match="SMS needs"):
         make_settings(sqlite_url, twilio_account_sid=ACCOUNT_SID, twilio_auth_token="token")
+
+
+async def test_a_text_with_a_nul_character_lands_without_it(database_url: str, twilio: TwilioStandIn) -> None:
+    """PostgreSQL stores no NUL: the text must land anyway, not fail at every redelivery."""
+    async with running_app(sms_settings(database_url, twilio)) as sms_client:
+        req = (await sms_client.post("/api/help-requests", json=request_body(customer_contact=CALLER))).json()
+        response = await text_in(sms_client, sender=CALLER, body="Also\x00 parking?")
+        assert response.status_code == 200
+        mine = await detail(sms_client, req["id"])
+        assert mine["transcript"][-1] == {"role": "caller", "text": "Also parking?"}

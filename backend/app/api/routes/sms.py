@@ -56,5 +56,7 @@ async def receive_text(
     message_sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
     if not message_sid or not sender:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a text needs MessageSid and From")
-    await inbox.receive(message_sid=message_sid, sender=sender, body=form.get("Body", ""))
+    # PostgreSQL stores no NUL in text: a text carrying one would fail at every redelivery.
+    body = form.get("Body", "").replace("\x00", "")
+    await inbox.receive(message_sid=message_sid, sender=sender, body=body)
     return Response(NOTHING_TO_SAY, media_type="application/xml")
