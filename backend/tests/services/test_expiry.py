@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from tests.support import eventually, make_settings, request_body, running_app
 
@@ -24,10 +25,13 @@ async def test_pending_request_times_out_by_itself(database_url: str) -> None:
 
 
 async def test_answered_request_does_not_time_out(database_url: str) -> None:
-    async with running_app(make_settings(database_url, request_timeout_seconds=0.5)) as client:
+    # Long enough for the answer to come first on a loaded machine (it embeds the new KB entry).
+    async with running_app(make_settings(database_url, request_timeout_seconds=3)) as client:
         req = (await client.post("/api/help-requests", json=request_body())).json()
-        await client.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes."})
-        await asyncio.sleep(1)
+        answered = await client.post(f"/api/help-requests/{req['id']}/response", json={"answer": "Yes."})
+        assert answered.status_code == 200, answered.text
+        deadline = datetime.fromisoformat(req["expires_at"])
+        await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds()) + 1)
         assert (await client.get(f"/api/help-requests/{req['id']}")).json()["status"] == "resolved"
 
 
