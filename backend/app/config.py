@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # The voice agent (app/livekit_worker.py) and the call simulator (`make call`).
     hitl_url: str = "http://127.0.0.1:8000"  # where the agent reaches this backend
     livekit_agent_name: str = ""  # empty: dispatched to every new room
+    # The worker's health/readiness HTTP server (`start` mode); two workers on one host need two ports.
+    worker_http_port: int = Field(default=8081, ge=0, le=65535)
     # Speech in and out through any OpenAI-compatible endpoint; unset base URL / key fall back to the LLM's.
     voice_base_url: str | None = None
     voice_api_key: str | None = None

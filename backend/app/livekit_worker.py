@@ -11,6 +11,7 @@ reaches this backend at HITL_URL with AGENT_TOKEN.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from livekit import rtc
@@ -22,6 +23,8 @@ from app.agent.backend_client import BackendClient
 from app.agent.call_state import Caller, CallState
 from app.agent.receptionist import Receptionist, load_instructions
 from app.config import Settings
+
+log = logging.getLogger("app.livekit_worker")
 
 # Commands that connect to a LiveKit server (console mode runs locally).
 _NEEDS_LIVEKIT = ("dev", "start", "connect")
@@ -70,22 +73,27 @@ def _prewarm(proc: JobProcess) -> None:
     proc.userdata["vad"] = silero.VAD.load()
 
 
-server = AgentServer(setup_fnc=_prewarm)
+_settings = Settings()
+server = AgentServer(setup_fnc=_prewarm, port=_settings.worker_http_port)
 
 
-@server.rtc_session(agent_name=Settings().livekit_agent_name)
+@server.rtc_session(agent_name=_settings.livekit_agent_name)
 async def receptionist_call(ctx: JobContext) -> None:
     settings = Settings()
     call_log.start_call(ctx.room.name)
     await ctx.connect()
     participant = await ctx.wait_for_participant()
+    log.info("call started")
     backend = BackendClient(settings.hitl_url, settings.agent_bearer)
     state = CallState(backend=backend, caller=caller_of(participant), salon_name=settings.salon_name)
     session = build_session(settings, ctx.proc.userdata["vad"], state)
 
     async def hang_up() -> None:
+        # Shutdown callbacks run outside the call's task, so its log context is set again.
+        call_log.start_call(ctx.room.name)
         await follow_up.end_call(session)
         await backend.aclose()
+        log.info("call ended")
 
     ctx.add_shutdown_callback(hang_up)
     await session.start(agent=Receptionist(instructions=load_instructions()), room=ctx.room)

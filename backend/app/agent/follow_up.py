@@ -139,13 +139,14 @@ async def end_call(session: AgentSession[CallState]) -> None:
     lines = transcript(session.history)
     for escalation in state.escalations.values():
         rid = escalation.request_id
-        try:
-            # The transcript first: an answered request takes it only while the call lasts.
-            await state.backend.update_request(rid, transcript=lines)
-            if not escalation.told:
-                # Presence off: from then on no take can succeed; then return any take the
-                # caller did not hear (one may have committed as the call was ending).
-                await state.backend.set_presence(rid, on_line=False)
-                await state.backend.give_back_follow_up(rid)
-        except Exception:
-            log.exception("could not close the call on help request %s", rid)
+        with call_log.concerning(rid):
+            try:
+                # The transcript first: an answered request takes it only while the call lasts.
+                await state.backend.update_request(rid, transcript=lines)
+                if not escalation.told:
+                    # Presence off: from then on no take can succeed; then return any take the
+                    # caller did not hear (one may have committed as the call was ending).
+                    await state.backend.set_presence(rid, on_line=False)
+                    await state.backend.give_back_follow_up(rid)
+            except Exception:
+                log.exception("could not close the call on help request %s", rid)

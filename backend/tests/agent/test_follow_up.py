@@ -114,3 +114,23 @@ async def test_log_lines_of_a_call_name_the_call_and_the_request(open_call, capl
         await eventually(lambda: any("presence" in r.getMessage() for r in caplog.records))
     renewals = [r for r in caplog.records if "presence" in r.getMessage()]
     assert {(r.call_id, r.request_id) for r in renewals} == {("room-7", req["id"])}  # type: ignore[attr-defined]
+
+
+async def test_log_lines_of_the_hang_up_name_the_request(open_call, caplog) -> None:
+    """Closing the call works through each of its requests; a failure there names which one."""
+
+    class _RefuseTranscripts(_Recorder):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "PATCH":
+                return httpx.Response(503, request=request)
+            return await super().handle_async_request(request)
+
+    call_log.start_call("room-8")
+    caplog.set_level(logging.WARNING, logger="app.agent")
+    async with open_call(wrap=_RefuseTranscripts()) as call:
+        await call.session.run(user_input=QUESTION)
+        [req] = await call.requests()
+    failures = [r for r in caplog.records if "could not close the call" in r.getMessage()]
+    assert [(r.call_id, r.request_id) for r in failures] == [("room-8", req["id"])]  # type: ignore[attr-defined]
+    logging.getLogger("app.agent").warning("after the call")
+    assert caplog.records[-1].request_id is None  # type: ignore[attr-defined]
