@@ -9,7 +9,7 @@ import pytest
 from numpy.typing import NDArray
 
 from app.db import Database
-from app.services.kb.batching import MicroBatcher
+from app.services.batching import MicroBatcher, in_a_thread
 from app.services.kb.lexicon import load_lexicon
 from app.services.kb.service import KnowledgeBase
 
@@ -32,7 +32,7 @@ class SlowDoubler:
 
 async def test_callers_waiting_behind_a_run_share_the_next_one() -> None:
     fn = SlowDoubler()
-    batcher = MicroBatcher(fn, max_batch=8)
+    batcher = MicroBatcher(in_a_thread(fn), max_batch=8)
     first = asyncio.ensure_future(batcher.run([1]))
     await asyncio.sleep(0.05)
     rest = [asyncio.ensure_future(batcher.run([10 * n, 10 * n + 1])) for n in range(1, 4)]
@@ -45,7 +45,7 @@ async def test_callers_waiting_behind_a_run_share_the_next_one() -> None:
 
 async def test_a_batch_never_grows_past_its_cap() -> None:
     fn = SlowDoubler()
-    batcher = MicroBatcher(fn, max_batch=3)
+    batcher = MicroBatcher(in_a_thread(fn), max_batch=3)
     first = asyncio.ensure_future(batcher.run([0]))
     await asyncio.sleep(0.05)
     rest = [asyncio.ensure_future(batcher.run([n])) for n in range(1, 6)]
@@ -57,7 +57,7 @@ async def test_a_batch_never_grows_past_its_cap() -> None:
 async def test_a_failed_run_fails_its_callers_only() -> None:
     fn = SlowDoubler()
     fn.release.set()
-    batcher = MicroBatcher(fn)
+    batcher = MicroBatcher(in_a_thread(fn))
     with pytest.raises(ValueError):
         await batcher.run([-1])
     assert await batcher.run([4]) == [8]
@@ -65,7 +65,7 @@ async def test_a_failed_run_fails_its_callers_only() -> None:
 
 async def test_a_cancelled_caller_does_not_strand_the_others() -> None:
     fn = SlowDoubler()
-    batcher = MicroBatcher(fn)
+    batcher = MicroBatcher(in_a_thread(fn))
     starter = asyncio.ensure_future(batcher.run([1]))
     await asyncio.sleep(0.05)
     other = asyncio.ensure_future(batcher.run([2]))
@@ -73,6 +73,16 @@ async def test_a_cancelled_caller_does_not_strand_the_others() -> None:
     starter.cancel()
     fn.release.set()
     assert await asyncio.wait_for(other, 5) == [4]
+
+
+async def test_a_failed_item_fails_its_caller_only() -> None:
+    async def halve(items: list[int]) -> list[int | Exception]:
+        return [ValueError(f"odd {i}") if i % 2 else i // 2 for i in items]
+
+    batcher = MicroBatcher(halve)
+    even, odd = batcher.run([4]), batcher.run([3])
+    results = await asyncio.gather(even, odd, return_exceptions=True)
+    assert results[0] == [2] and isinstance(results[1], ValueError)
 
 
 class CountingEmbedder:

@@ -191,3 +191,30 @@ async def test_connections_killed_mid_traffic_give_success_or_503_never_500(post
             await admin.close()
         assert set(codes) <= {200, 201, 503}, sorted(set(codes))
         assert codes.count(503) < len(codes)
+
+
+async def test_a_request_that_cannot_be_opened_costs_no_other_caller_theirs(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callers' requests open together in one transaction; one that fails is retried alone."""
+    from app.services import timeline
+
+    real_add = timeline.add
+
+    def add(request, **kwargs):  # type: ignore[no-untyped-def]
+        if "POISON" in request.question:
+            raise RuntimeError("this one cannot be written")
+        return real_add(request, **kwargs)
+
+    monkeypatch.setattr(timeline, "add", add)
+    questions = [f"Question {n} about parking?" for n in range(8)]
+    questions[3] = "POISON question"
+    async with running_app(make_settings(sqlite_url)) as client:
+        bodies = [request_body(customer_name=f"Caller {n}", question=q) for n, q in enumerate(questions)]
+        sent = await asyncio.gather(
+            *(client.post("/api/help-requests", json=b) for b in bodies), return_exceptions=True
+        )
+        landed = [r for r in sent if isinstance(r, httpx.Response) and r.status_code == 201]
+        assert sorted(r.json()["question"] for r in landed) == sorted(q for q in questions if "POISON" not in q)
+        listed = (await client.get("/api/help-requests", params={"limit": 50})).json()
+        assert len(listed) == 7

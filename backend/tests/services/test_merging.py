@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -67,3 +69,19 @@ async def test_merging_can_be_switched_off(sqlite_url: str) -> None:
     async with running_app(make_settings(sqlite_url, merge_duplicates=False)) as client:
         await ask(client, "Ana", "Do you do balayage?")
         assert (await ask(client, "Bo", "Do you do balayage?"))["attached_to"] is None
+
+
+async def test_callers_asking_the_same_at_the_same_moment_join_one_group(database_url: str) -> None:
+    """Requests arriving together open in one transaction; the merging still sees each earlier one."""
+    questions = ["Do you do balayage?", "do you do balayage", "Is there parking?", "is there any parking"] * 3
+    async with running_app(make_settings(database_url)) as client:
+        made = await asyncio.gather(*(ask(client, f"Caller {n}", q) for n, q in enumerate(questions)))
+        heads = [r for r in made if r["attached_to"] is None]
+        assert sorted("balayage" in h["question"] for h in heads) == [False, True]
+        by_id = {h["id"]: h["question"] for h in heads}
+        for request in made:
+            if request["attached_to"] is not None:
+                assert ("balayage" in by_id[request["attached_to"]]) == ("balayage" in request["question"])
+        listed = (await client.get("/api/help-requests", params={"status": "pending", "limit": 50})).json()
+        assert {r["id"] for r in listed} == {r["id"] for r in made}
+        assert len({r["call_key"] for r in made}) == len(made)

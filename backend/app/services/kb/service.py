@@ -18,9 +18,9 @@ from app import repository
 from app.db import Database
 from app.models import KnowledgeBaseEntry, KnowledgeBasePhrasing, new_id, utcnow
 from app.questions import normalize_question
+from app.services.batching import MicroBatcher, in_a_thread
 from app.services.changes import Change, Changes, Subject
 from app.services.errors import Conflict, NotFound
-from app.services.kb.batching import MicroBatcher
 from app.services.kb.decision import SAME_ANSWER
 from app.services.kb.embeddings import DIMENSIONS, Embedder
 from app.services.kb.index import IndexRow, KnowledgeIndex, PhrasingRow
@@ -109,8 +109,8 @@ class KnowledgeBase:
         self.embedder = embedder
         self.judge = judge
         self.verifier = verifier
-        self._embedding = None if embedder is None else MicroBatcher(embedder.embed)
-        self._judging = None if judge is None else MicroBatcher(judge.score)
+        self._embedding = None if embedder is None else MicroBatcher(in_a_thread(embedder.embed))
+        self._judging = None if judge is None else MicroBatcher(in_a_thread(judge.score))
         self.clock = clock
         self.index = KnowledgeIndex(lexicon)
         self._sync_lock = asyncio.Lock()

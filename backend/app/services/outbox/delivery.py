@@ -16,6 +16,7 @@ from app.db import Database
 from app.enums import DeliveryStatus
 from app.models import OutboxDelivery, OutboxEvent, utcnow
 from app.services import timeline
+from app.services.batching import MicroBatcher
 from app.services.changes import Change, Changes, Subject
 from app.services.loops import WakeableLoop, seconds_until
 from app.services.outbox.events import DELIVERED_PHRASE, EventType
@@ -45,6 +46,13 @@ class RetryPolicy:
 LEASE_MARGIN_SECONDS = 15
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    delivery_id: int
+    attempts: int
+    error: str | Withheld | None  # None: delivered
+
+
 class SinkWorker(WakeableLoop):
     """Delivers one sink's share of the outbox, so a slow or failing sink holds up no other.
 
@@ -67,6 +75,9 @@ class SinkWorker(WakeableLoop):
         self.lease = timedelta(seconds=sink.deadline + LEASE_MARGIN_SECONDS)
         self.in_flight: set[asyncio.Task[None]] = set()
         self.changes = changes
+        # Sends that end together are recorded in one transaction: under load, one each kept
+        # SQLite's single write lock busy ~40% of the time.
+        self._outcomes: MicroBatcher[_Outcome, None] = MicroBatcher(self._record_outcomes)
 
     async def step(self) -> float | None:
         if await self.deliver_due():
@@ -106,15 +117,20 @@ class SinkWorker(WakeableLoop):
     async def _deliver(self, delivery_id: int, attempts: int, event: OutboxEvent) -> None:
         error = await self._send(event)
         try:
-            async with self.db.transaction() as session:
-                delivery = await repository.get_delivery(session=session, delivery_id=delivery_id)
-                if delivery is not None:
-                    await self._record(session, delivery, attempts, error)
+            await self._outcomes.run([_Outcome(delivery_id, attempts, error)])
         except Exception:  # the lease runs out and the delivery is tried again
             log.exception("could not record the outcome of %s delivery %s", self.sink.name, delivery_id)
             return
         if event.request_id:  # the outcome is in the request's timeline
             self.changes.emit(Change(Subject.HELP_REQUEST, event.request_id))
+
+    async def _record_outcomes(self, outcomes: list[_Outcome]) -> list[None]:
+        async with self.db.transaction() as session:
+            for outcome in outcomes:
+                delivery = await repository.get_delivery(session=session, delivery_id=outcome.delivery_id)
+                if delivery is not None:
+                    await self._record(session, delivery, outcome.attempts, outcome.error)
+        return [None] * len(outcomes)
 
     async def _send(self, event: OutboxEvent) -> str | Withheld | None:
         try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import repository
@@ -18,6 +19,7 @@ from app.db import Database
 from app.enums import RequestStatus
 from app.models import HelpRequest, SupervisorResponse, utcnow
 from app.services import timeline
+from app.services.batching import MicroBatcher
 from app.services.changes import Change, Changes, Subject
 from app.services.errors import NotFound
 from app.services.kb import decision
@@ -49,6 +51,13 @@ class NewHelpRequest:
     caller_on_line: bool = False
 
 
+@dataclass(frozen=True)
+class _Opening:
+    new: NewHelpRequest
+    vector: np.ndarray | None
+    call_key: str
+
+
 class HelpRequestService:
     def __init__(
         self,
@@ -76,6 +85,9 @@ class HelpRequestService:
         self.timeout = timeout
         self.clock = clock
         self.pending = PendingQuestions(db, kb.lexicon)
+        # Concurrent callers' requests open in one transaction: SQLite's one write lock is then held
+        # once for many of them, not once each.
+        self._openings: MicroBatcher[_Opening, HelpRequestView] = MicroBatcher(self._open_each)
 
     def _changed(self, kind: EventType | None, rid: str) -> None:
         """After the commit. `kind`: the event the change wrote (None: it notifies nobody)."""
@@ -86,10 +98,55 @@ class HelpRequestService:
     async def create(self, new: NewHelpRequest) -> CreatedHelpRequest:
         # The agent searched the KB with these words a moment ago: the embedding is cached.
         vectors = await self.kb.embed_query(new.question)
-        vector = None if vectors is None else vectors[0]
-        proposed = await self._same_question_pending(new.question, vector) if self.merge_duplicates else None
-        now = self.clock()
-        req = HelpRequest(
+        call_key = secrets.token_urlsafe(24)
+        [view] = await self._openings.run([_Opening(new, None if vectors is None else vectors[0], call_key)])
+        self._changed(EventType.CREATED, view.id)
+        return CreatedHelpRequest(**view.model_dump(), call_key=call_key)
+
+    async def _open_each(self, openings: list[_Opening]) -> list[HelpRequestView | Exception]:
+        """Opens concurrent callers' requests in one transaction; should it fail, each on its own,
+        so that one caller's bad request never costs another theirs."""
+        try:
+            return list(await self._open(openings))
+        except (OperationalError, InterfaceError):
+            raise  # the database's trouble, not one request's: one by one would only wait longer
+        except Exception:
+            if len(openings) == 1:
+                raise
+        results: list[HelpRequestView | Exception] = []
+        for opening in openings:
+            try:
+                results.extend(await self._open([opening]))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    async def _open(self, openings: list[_Opening]) -> list[HelpRequestView]:
+        indexed: list[str] = []
+        try:
+            async with self.db.transaction() as session:
+                opened = [self._new_request(o) for o in openings]
+                session.add_all(opened)
+                # Inserted before the rows that refer to them (an outbox row has no relationship
+                # the flush could order by).
+                await session.flush()
+                for opening, req in zip(openings, opened, strict=True):
+                    head = await self._head_to_join(session, opening)
+                    await self._record_opening(session, req, head)
+                    if head is None:
+                        # Indexed at once, so a later caller in this batch can join it.
+                        self.pending.add(req.id, req.question, req.question_embedding)
+                        indexed.append(req.id)
+                views = [HelpRequestView.of(req) for req in opened]
+        except BaseException:
+            for rid in indexed:
+                self.pending.discard(rid)
+            raise
+        return views
+
+    def _new_request(self, opening: _Opening) -> HelpRequest:
+        new, now = opening.new, self.clock()
+        return HelpRequest(
             customer_name=new.customer_name,
             channel=new.channel,
             question=new.question,
@@ -102,54 +159,56 @@ class HelpRequestService:
             customer_contact=new.customer_contact,
             transcript=list(new.transcript),
             caller_on_line_until=self.follow_up.lease_until(now) if new.caller_on_line else None,
-            question_embedding=None if vector is None else vector.tobytes(),
-            call_key_hash=hash_call_key(call_key := secrets.token_urlsafe(24)),
+            question_embedding=None if opening.vector is None else opening.vector.tobytes(),
+            call_key_hash=hash_call_key(opening.call_key),
             events=[],
             attachments=[],
         )
-        async with self.db.transaction() as session:
-            head = None
-            if proposed is not None:
-                head = await repository.get_request(session=session, rid=proposed, lock=True)
-                if head is None or head.status != RequestStatus.PENDING or head.attached_to is not None:
-                    head = None
-            req.attached_to = head.id if head else None
-            session.add(req)
-            await session.flush()
-            via = f" by {new.channel}" + (f", contact {new.customer_contact}" if new.customer_contact else "")
-            timeline.add(
-                req,
-                at=now,
-                kind="asked",
-                actor=new.customer_name,
-                message=f"{new.customer_name} asked{via}: {new.question}",
-            )
-            if head is None:
-                escalation = f"Escalated to a supervisor; times out at {req.expires_at.isoformat(timespec='seconds')}"
-            else:
-                escalation = (
-                    f"Attached to request {head.id} ({head.customer_name} asked the same: {head.question}); "
-                    "one answer will reach both callers"
-                )
-                timeline.add(
-                    head,
-                    at=now,
-                    kind="attached",
-                    actor="agent",
-                    message=f"{new.customer_name} asked the same question (request {req.id})",
-                )
-            timeline.add(req, at=now, kind="escalated", actor="agent", message=escalation)
-            self.outbox.record(session=session, kind=EventType.CREATED, request=req, now=now)
-            self.reminders.schedule_before_timeout(session, req, now=now)
-            if self.acknowledgements is not None:
-                await self.acknowledgements.acknowledge(session=session, request=req, now=now)
-            view = HelpRequestView.of(req)
-        if proposed is not None and head is None:
+
+    async def _head_to_join(self, session: AsyncSession, opening: _Opening) -> HelpRequest | None:
+        """The pending request heading the group that asks this question, if one does."""
+        if not self.merge_duplicates:
+            return None
+        proposed = await self._same_question_pending(opening.new.question, opening.vector)
+        if proposed is None:
+            return None
+        # One opened earlier in this batch is found too: it is flushed, in this transaction.
+        head = await repository.get_request(session=session, rid=proposed, lock=True)
+        if head is None or head.status != RequestStatus.PENDING or head.attached_to is not None:
             self.pending.discard(proposed)  # answered meanwhile, maybe by another process
+            return None
+        return head
+
+    async def _record_opening(self, session: AsyncSession, req: HelpRequest, head: HelpRequest | None) -> None:
+        now = req.created_at
+        req.attached_to = head.id if head else None
+        via = f" by {req.channel}" + (f", contact {req.customer_contact}" if req.customer_contact else "")
+        timeline.add(
+            req,
+            at=now,
+            kind="asked",
+            actor=req.customer_name,
+            message=f"{req.customer_name} asked{via}: {req.question}",
+        )
         if head is None:
-            self.pending.add(req.id, new.question, req.question_embedding)
-        self._changed(EventType.CREATED, req.id)
-        return CreatedHelpRequest(**view.model_dump(), call_key=call_key)
+            escalation = f"Escalated to a supervisor; times out at {req.expires_at.isoformat(timespec='seconds')}"
+        else:
+            escalation = (
+                f"Attached to request {head.id} ({head.customer_name} asked the same: {head.question}); "
+                "one answer will reach both callers"
+            )
+            timeline.add(
+                head,
+                at=now,
+                kind="attached",
+                actor="agent",
+                message=f"{req.customer_name} asked the same question (request {req.id})",
+            )
+        timeline.add(req, at=now, kind="escalated", actor="agent", message=escalation)
+        self.outbox.record(session=session, kind=EventType.CREATED, request=req, now=now)
+        self.reminders.schedule_before_timeout(session, req, now=now)
+        if self.acknowledgements is not None:
+            await self.acknowledgements.acknowledge(session=session, request=req, now=now)
 
     async def holds_call_key(self, rid: str, key: str | None) -> bool:
         """Whether `key` is the call key of request `rid` (NotFound if there is no such request)."""

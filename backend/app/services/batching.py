@@ -1,15 +1,16 @@
-"""Micro-batching for the models: concurrent callers' inputs run as one batch.
+"""Micro-batching: concurrent callers' items run as one batch.
 
-On two cores the encoder embeds ~240 questions a second one at a time and ~380 in batches of 16
-(padding is per batch, and a batch's matrix products use the cores better). Under load the
-callers queue anyway, so whoever arrives while a batch runs goes into the next one; alone, a
-caller runs at once, with no waiting for company."""
+For the models: on two cores the encoder embeds ~240 questions a second one at a time and ~380 in
+batches of 16 (padding is per batch, and a batch's matrix products use the cores better). For
+writes: one transaction opening many help requests holds SQLite's single write lock about as long
+as one opening a single request. Under load the callers queue anyway, so whoever arrives while a
+batch runs goes into the next one; alone, a caller runs at once, with no waiting for company."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -18,11 +19,21 @@ R = TypeVar("R")
 MAX_BATCH = 32  # items per run: past this, batches only add latency
 
 
-class MicroBatcher(Generic[T, R]):
-    """Runs `fn` (a blocking function of a list of items, one result per item) in a worker thread,
-    over the items of every caller waiting when a run starts."""
+def in_a_thread(fn: Callable[[list[T]], Sequence[R]]) -> Callable[[list[T]], Awaitable[Sequence[R]]]:
+    """A blocking batch function (a model's) as one a MicroBatcher runs off the event loop."""
 
-    def __init__(self, fn: Callable[[list[T]], Sequence[R]], max_batch: int = MAX_BATCH) -> None:
+    async def run(items: list[T]) -> Sequence[R]:
+        return await asyncio.to_thread(fn, items)
+
+    return run
+
+
+class MicroBatcher(Generic[T, R]):
+    """Runs `fn` (a function of a list of items, one result per item) over the items of every
+    caller waiting when a run starts. A result that is an exception is raised to its caller alone;
+    an exception `fn` raises goes to every caller of that run."""
+
+    def __init__(self, fn: Callable[[list[T]], Awaitable[Sequence[R | Exception]]], max_batch: int = MAX_BATCH) -> None:
         self.fn = fn
         self.max_batch = max_batch
         self._queue: deque[tuple[list[T], asyncio.Future[list[R]]]] = deque()
@@ -50,7 +61,7 @@ class MicroBatcher(Generic[T, R]):
                 size += len(batch[-1][0])
             flat = [item for items, _ in batch for item in items]
             try:
-                results = list(await asyncio.to_thread(self.fn, flat))
+                results = list(await self.fn(flat))
             except Exception as exc:  # each caller gets the failure of the run it was in
                 for _, future in batch:
                     if not future.done():
@@ -58,6 +69,12 @@ class MicroBatcher(Generic[T, R]):
                 continue
             start = 0
             for items, future in batch:
-                if not future.done():
-                    future.set_result(results[start : start + len(items)])
+                mine = results[start : start + len(items)]
                 start += len(items)
+                if future.done():
+                    continue
+                failure = next((r for r in mine if isinstance(r, Exception)), None)
+                if failure is not None:
+                    future.set_exception(failure)
+                else:
+                    future.set_result(mine)  # type: ignore[arg-type]
