@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,22 @@ async def get_request(
     if not _storable_id(rid):
         return None
     return await session.get(HelpRequest, rid, populate_existing=fresh or lock, with_for_update=lock or None)
+
+
+async def lock_requests(*, session: AsyncSession, ids: Collection[str]) -> dict[str, HelpRequest]:
+    """Requests by id, locked (FOR UPDATE on PostgreSQL) in id order: the order every transaction
+    locks requests in, so two never wait on each other in a cycle."""
+    wanted = sorted(i for i in set(ids) if _storable_id(i))
+    if not wanted:
+        return {}
+    stmt = (
+        select(HelpRequest)
+        .where(HelpRequest.id.in_(wanted))
+        .order_by(HelpRequest.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {req.id: req for req in (await session.scalars(stmt)).all()}
 
 
 async def call_key_hash(*, session: AsyncSession, rid: str) -> str | None:

@@ -218,3 +218,25 @@ async def test_a_request_that_cannot_be_opened_costs_no_other_caller_theirs(
         assert sorted(r.json()["question"] for r in landed) == sorted(q for q in questions if "POISON" not in q)
         listed = (await client.get("/api/help-requests", params={"limit": 50})).json()
         assert len(listed) == 7
+
+
+@pytest.mark.model
+async def test_batches_joining_the_same_groups_in_opposite_orders_all_land(postgres_url: str) -> None:
+    """Two processes open batches of requests joining the same groups, arriving in opposite orders:
+    each batch locks the groups it joins in id order (repository.lock_requests), so every request
+    lands in its group."""
+    topics = ["balayage", "parking", "gift cards", "beard trims", "kids' cuts", "hair extensions"]
+    questions = [f"Do you have anything for {t}?" for t in topics]
+    async with AsyncExitStack() as stack:
+        apps = [await stack.enter_async_context(running_app(make_settings(postgres_url))) for _ in range(2)]
+        heads = {}
+        for q in questions:
+            heads[q] = (await apps[0].post("/api/help-requests", json=request_body(question=q))).json()["id"]
+        await asyncio.sleep(1.2)  # the second instance learns of the first one's requests
+        for _ in range(3):
+            sent = await asyncio.gather(
+                *(apps[0].post("/api/help-requests", json=request_body(question=q)) for q in questions),
+                *(apps[1].post("/api/help-requests", json=request_body(question=q)) for q in reversed(questions)),
+            )
+            assert [r.status_code for r in sent] == [201] * len(sent), [r.text for r in sent if r.status_code != 201]
+            assert all(r.json()["attached_to"] == heads[r.json()["question"]] for r in sent)

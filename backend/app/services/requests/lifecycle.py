@@ -123,6 +123,12 @@ class HelpRequestService:
 
     async def _open(self, openings: list[_Opening]) -> list[HelpRequestView]:
         indexed: list[str] = []
+
+        def index(req: HelpRequest) -> None:
+            # At once, so a later caller in this batch can join it.
+            self.pending.add(req.id, req.question, req.question_embedding)
+            indexed.append(req.id)
+
         try:
             async with self.db.transaction() as session:
                 opened = [self._new_request(o) for o in openings]
@@ -130,13 +136,23 @@ class HelpRequestService:
                 # Inserted before the rows that refer to them (an outbox row has no relationship
                 # the flush could order by).
                 await session.flush()
+                proposals: list[str | None] = []
                 for opening, req in zip(openings, opened, strict=True):
-                    head = await self._head_to_join(session, opening)
+                    proposed = await self._same_question_pending(opening.new.question, opening.vector)
+                    if proposed is None:
+                        index(req)
+                    proposals.append(proposed)
+                heads = {req.id: req for req in opened} | await repository.lock_requests(
+                    session=session, ids={p for p in proposals if p is not None}
+                )
+                for req, proposed in zip(opened, proposals, strict=True):
+                    head = None if proposed is None else heads.get(proposed)
+                    if head is not None and (head.status != RequestStatus.PENDING or head.attached_to is not None):
+                        head = None
+                    if proposed is not None and head is None:
+                        self.pending.discard(proposed)  # answered meanwhile, maybe by another process
+                        index(req)
                     await self._record_opening(session, req, head)
-                    if head is None:
-                        # Indexed at once, so a later caller in this batch can join it.
-                        self.pending.add(req.id, req.question, req.question_embedding)
-                        indexed.append(req.id)
                 views = [HelpRequestView.of(req) for req in opened]
         except BaseException:
             for rid in indexed:
@@ -164,20 +180,6 @@ class HelpRequestService:
             events=[],
             attachments=[],
         )
-
-    async def _head_to_join(self, session: AsyncSession, opening: _Opening) -> HelpRequest | None:
-        """The pending request heading the group that asks this question, if one does."""
-        if not self.merge_duplicates:
-            return None
-        proposed = await self._same_question_pending(opening.new.question, opening.vector)
-        if proposed is None:
-            return None
-        # One opened earlier in this batch is found too: it is flushed, in this transaction.
-        head = await repository.get_request(session=session, rid=proposed, lock=True)
-        if head is None or head.status != RequestStatus.PENDING or head.attached_to is not None:
-            self.pending.discard(proposed)  # answered meanwhile, maybe by another process
-            return None
-        return head
 
     async def _record_opening(self, session: AsyncSession, req: HelpRequest, head: HelpRequest | None) -> None:
         now = req.created_at
@@ -220,6 +222,8 @@ class HelpRequestService:
 
     async def _same_question_pending(self, question: str, vector: np.ndarray | None) -> str | None:
         """The pending request, heading its group, that asks the same question, if one does."""
+        if not self.merge_duplicates:
+            return None
         await self.pending.refresh()
         cands = candidates(question, vector, index=self.pending.index, lexicon=self.kb.lexicon)
         same = decision.decide_same_question(question, cands, self.kb.lexicon, self.kb.is_common_word)
