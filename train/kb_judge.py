@@ -1,7 +1,7 @@
 """Train the KB judge: a cross-encoder that reads (caller question, KB entry) and says whether the
 entry's answer answers the question, fine-tuned from the all-MiniLM-L6-v2 weights the app already ships.
 
-    train/.venv/bin/python train/kb_judge.py            # train, export, quantize (~15 min on 2 cores)
+    train/.venv/bin/python train/kb_judge.py            # train, export, quantize (~60 min on 2 cores)
 
 Data: every `train/data/*.json` (the format of `shared/eval/kb_dev.json`: entries, positives,
 negatives), written for businesses that are not in `bench/data/` (those are evaluation only).
@@ -237,7 +237,7 @@ def export(model: Bert, tokenizer, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--out", type=Path, default=OUT)
