@@ -57,8 +57,9 @@ class SinkWorker(WakeableLoop):
     """Delivers one sink's share of the outbox, so a slow or failing sink holds up no other.
 
     Each send runs on its own, cut off at the sink's `deadline`, and its outcome is recorded the
-    moment it ends: a receiver that drips its reply holds up that one event, for that long, and no
-    other. A claim's lease outlasts the deadline, so no other process sends it meanwhile."""
+    moment it ends (in one transaction with those of other sends ending then): a receiver that
+    drips its reply holds up that one event, for that long, and no other. A claim's lease outlasts
+    the deadline, so no other process sends it meanwhile."""
 
     max_sleep = 5.0
 
