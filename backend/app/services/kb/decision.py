@@ -64,6 +64,20 @@ def block_reason(query: str, query_facets: Facets, cand: Candidate, lexicon: Lex
     return lexicon.conflict(query_facets, cand.question_facets, cand.answer_facets)
 
 
+def to_judge(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> list[Candidate]:
+    """The candidates whose judging can change the decision: near, among the first JUDGED, and not
+    ruled out already (the judge is most of a search's CPU; a blocked entry cannot be the answer
+    whatever it says, and the same question asked word for word needs no judge)."""
+    if not ranked or ranked[0].exact:
+        return []
+    query_facets = lexicon.facets(query)
+    if not names_a_subject(query, query_facets, lexicon):
+        return []
+    return [
+        c for c in ranked[:JUDGED] if c.score >= NEAR and block_reason(query, query_facets, c, lexicon) is None
+    ]
+
+
 def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> Decision:
     """`ranked`: best first by retrieval, the first JUDGED of them with `judged` set."""
     if ranked and ranked[0].exact:

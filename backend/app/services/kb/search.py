@@ -55,7 +55,7 @@ async def search(
     if vector is None or judge is None:
         outcome = decision.decide_exact(query, cands, lexicon)
     else:
-        judged = [c for c in cands[: decision.JUDGED] if c.score >= decision.NEAR]
+        judged = decision.to_judge(query, cands, lexicon)
         texts = [entry_text(c.question, c.answer) for c in judged]
         for cand, p in zip(judged, await judge(query, texts) if texts else [], strict=True):
             cand.judged = p
