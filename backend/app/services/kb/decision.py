@@ -73,9 +73,7 @@ def to_judge(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> list[
     query_facets = lexicon.facets(query)
     if not names_a_subject(query, query_facets, lexicon):
         return []
-    return [
-        c for c in ranked[:JUDGED] if c.score >= NEAR and block_reason(query, query_facets, c, lexicon) is None
-    ]
+    return [c for c in ranked[:JUDGED] if c.score >= NEAR and block_reason(query, query_facets, c, lexicon) is None]
 
 
 def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> Decision:
