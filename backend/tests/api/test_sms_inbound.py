@@ -3,7 +3,9 @@ going through the knowledge base first."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+
+from collections.abc import AsyncIterator, Awaitable, Iterator
 
 import httpx
 import pytest
@@ -201,3 +203,45 @@ async def test_a_text_with_a_nul_character_lands_without_it(database_url: str, t
         assert response.status_code == 200
         mine = await detail(sms_client, req["id"])
         assert mine["transcript"][-1] == {"role": "caller", "text": "Also parking?"}
+
+
+async def test_a_text_that_fails_while_it_opens_a_request_opens_exactly_one_when_redelivered(
+    sms_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text's log line and the request it opens are one write: a failure between them (the
+    process dying there) leaves neither, and Twilio's redelivery opens the request once, the text
+    not added to it a second time as the caller's reply."""
+    from app.services.sms.inbound import SmsInbox
+
+    log = SmsInbox._log
+    calls = []
+
+    def dies_the_first_time(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("the process dies here")
+        return log(self, *args, **kwargs)
+
+    monkeypatch.setattr(SmsInbox, "_log", dies_the_first_time)
+    def deliver() -> Awaitable[httpx.Response]:
+        return text_in(sms_client, sender=CALLER, body="Do you sell gift cards?", message_sid="SM" + "7" * 32)
+
+    with pytest.raises(RuntimeError):
+        await deliver()
+    assert [(await deliver()).status_code, (await deliver()).status_code] == [200, 200]
+    [req] = (await sms_client.get("/api/help-requests")).json()
+    assert req["question"] == "Do you sell gift cards?" and req["channel"] == "sms"
+    assert not [m for m in messages(await detail(sms_client, req["id"])) if m.startswith("Caller texted")]
+
+
+async def test_the_same_new_question_delivered_twice_at_once_opens_one_request(
+    database_url: str, twilio: TwilioStandIn
+) -> None:
+    async with running_app(sms_settings(database_url, twilio)) as client:
+        sid = "SM" + "8" * 32
+        both = await asyncio.gather(
+            *(text_in(client, sender=CALLER, body="Do you sell gift cards?", message_sid=sid) for _ in range(2))
+        )
+        assert [r.status_code for r in both] == [200, 200]
+        [req] = (await client.get("/api/help-requests")).json()
+        assert not [m for m in messages(await detail(client, req["id"])) if m.startswith("Caller texted")]

@@ -56,6 +56,7 @@ class _Opening:
     new: NewHelpRequest
     vector: np.ndarray | None
     call_key: str
+    along: Callable[[AsyncSession, str], object] | None = None
 
 
 class HelpRequestService:
@@ -95,11 +96,16 @@ class HelpRequestService:
             self.pending.discard(rid)
         self.changes.emit(Change(Subject.HELP_REQUEST, rid, event=kind, texts_due=kind is not None))
 
-    async def create(self, new: NewHelpRequest) -> CreatedHelpRequest:
+    async def create(
+        self, new: NewHelpRequest, *, along: Callable[[AsyncSession, str], object] | None = None
+    ) -> CreatedHelpRequest:
+        """`along(session, request_id)`: more rows to write in the transaction that opens the
+        request, so that they and the request exist together or not at all."""
         # The agent searched the KB with these words a moment ago: the embedding is cached.
         vectors = await self.kb.embed_query(new.question)
         call_key = secrets.token_urlsafe(24)
-        [view] = await self._openings.run([_Opening(new, None if vectors is None else vectors[0], call_key)])
+        opening = _Opening(new, None if vectors is None else vectors[0], call_key, along)
+        [view] = await self._openings.run([opening])
         self._changed(EventType.CREATED, view.id)
         return CreatedHelpRequest(**view.model_dump(), call_key=call_key)
 
@@ -145,7 +151,7 @@ class HelpRequestService:
                 heads = {req.id: req for req in opened} | await repository.lock_requests(
                     session=session, ids={p for p in proposals if p is not None}
                 )
-                for req, proposed in zip(opened, proposals, strict=True):
+                for opening, req, proposed in zip(openings, opened, proposals, strict=True):
                     head = None if proposed is None else heads.get(proposed)
                     if head is not None and (head.status != RequestStatus.PENDING or head.attached_to is not None):
                         head = None
@@ -153,6 +159,8 @@ class HelpRequestService:
                         self.pending.discard(proposed)  # answered meanwhile, maybe by another process
                         index(req)
                     await self._record_opening(session, req, head)
+                    if opening.along is not None:
+                        opening.along(session, req.id)
                 views = [HelpRequestView.of(req) for req in opened]
         except BaseException:
             for rid in indexed:

@@ -219,12 +219,12 @@ class SmsInbox:
                 channel=Channel.SMS,
                 customer_contact=number,
                 transcript=[{"role": "caller", "text": body}],
-            )
+            ),
+            # In the request's own transaction: were the text logged after it, a failure in between
+            # would have Twilio's redelivery add the question to the request again as a reply.
+            along=lambda session, rid: self._log(session, message_sid, number, body, Outcome.ESCALATED, rid),
         )
-        # Its own transaction: the request is written by the lifecycle. A crash in between leaves
-        # the text unlogged, and a redelivery of it opens the request again: two beats none.
-        async with self.db.transaction() as session:
-            return self._log(session, message_sid, number, body, Outcome.ESCALATED, created.id)
+        return Handled(Outcome.ESCALATED, created.id)
 
     async def _answer_from_kb(
         self, entry: KnowledgeBaseEntryView, message_sid: str, number: str, name: str, question: str
