@@ -4,7 +4,6 @@ going through the knowledge base first."""
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import AsyncIterator, Awaitable, Iterator
 
 import httpx
@@ -223,6 +222,7 @@ async def test_a_text_that_fails_while_it_opens_a_request_opens_exactly_one_when
         return log(self, *args, **kwargs)
 
     monkeypatch.setattr(SmsInbox, "_log", dies_the_first_time)
+
     def deliver() -> Awaitable[httpx.Response]:
         return text_in(sms_client, sender=CALLER, body="Do you sell gift cards?", message_sid="SM" + "7" * 32)
 
