@@ -2,7 +2,7 @@
 (list pending, answer one) against real server processes, with thousands of requests pending.
 
     backend/.venv/bin/python bench/load.py [--clients 16 64 256] [--seconds 10] [--pending 5000]
-                                           [--setups sqlite postgres postgres-2]
+                                           [--setups sqlite postgres postgres-2] [--no-search]
 
 Setups: `sqlite` (one process, the default database), `postgres` (one process) and `postgres-2`
 (two processes on one database, clients spread over both). PostgreSQL comes from TEST_POSTGRES_URL
@@ -143,10 +143,13 @@ class Stats:
         return body
 
 
-async def caller(client: aiohttp.ClientSession, stats: Stats, stop: float, rng: random.Random) -> None:
+async def caller(
+    client: aiohttp.ClientSession, stats: Stats, stop: float, rng: random.Random, search: bool = True
+) -> None:
     while time.monotonic() < stop:
         q = question(rng)
-        await stats.timed("search", client.get("/api/knowledge-base/search", params={"q": q}))
+        if search:
+            await stats.timed("search", client.get("/api/knowledge-base/search", params={"q": q}))
         await stats.timed(
             "escalate",
             client.post(
@@ -187,7 +190,7 @@ async def fill(bases: list[str], pending: int) -> None:
         await asyncio.gather(*(one(n) for n in range(pending)))
 
 
-async def phase(bases: list[str], clients: int, seconds: float) -> dict[str, object]:
+async def phase(bases: list[str], clients: int, seconds: float, search: bool = True) -> dict[str, object]:
     stats = Stats()
     stop = time.monotonic() + seconds
     sessions = [
@@ -200,8 +203,11 @@ async def phase(bases: list[str], clients: int, seconds: float) -> dict[str, obj
     ]
     workers = []
     for n in range(clients):
-        role = supervisor if n % 8 == 7 else caller  # one supervisor for seven callers
-        workers.append(role(sessions[n % len(sessions)], stats, stop, random.Random(n)))
+        session, rng = sessions[n % len(sessions)], random.Random(n)
+        # One supervisor for seven callers.
+        workers.append(
+            supervisor(session, stats, stop, rng) if n % 8 == 7 else caller(session, stats, stop, rng, search)
+        )
     started = time.monotonic()
     await asyncio.gather(*workers)
     elapsed = time.monotonic() - started
@@ -235,18 +241,29 @@ def run_setup(setup: str, args: argparse.Namespace) -> dict[str, object]:
         phases = []
         for clients in args.clients:
             print(f"[{setup}] {clients} clients for {args.seconds:g} s ...", flush=True)
-            phases.append(asyncio.run(phase(bases, clients, args.seconds)))
+            phases.append(asyncio.run(phase(bases, clients, args.seconds, search=not args.no_search)))
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait(30)
-    return {"setup": setup, "processes": len(bases), "pending_at_start": args.pending, "phases": phases}
+    return {
+        "setup": setup,
+        "processes": len(bases),
+        "pending_at_start": args.pending,
+        "search_first": not args.no_search,
+        "phases": phases,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--no-search",
+        action="store_true",
+        help="callers escalate without a KB search first: the escalation path alone (each create embeds its question)",
+    )
     parser.add_argument("--pending", type=int, default=5000)
     parser.add_argument(
         "--setups",
@@ -260,13 +277,15 @@ def main() -> None:
     for setup in args.setups:
         result = run_setup(setup, args)
         result.update(machine=machine, date=datetime.now(UTC).isoformat(timespec="seconds"))
-        (RESULTS / f"load-{setup}.json").write_text(json.dumps(result, indent=1))
+        name = f"load-{setup}" + ("-escalate-only" if args.no_search else "")
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
         rows = []
         for p in result["phases"]:  # type: ignore[attr-defined]
             for name, e in p["endpoints"].items():
                 errors = sum(n for k, n in p["errors"].items() if k.startswith(name))
                 rows.append([p["clients"], name, e["per_second"], e["p50_ms"], e["p99_ms"], errors])
-        print(f"\n{setup} ({result['processes']} process(es), {args.pending:,} pending at start; {machine})")
+        flow = "escalate only" if args.no_search else "search, then escalate"
+        print(f"\n{setup} ({result['processes']} process(es), {args.pending:,} pending at start, {flow}; {machine})")
         print(table(["clients", "endpoint", "per s", "p50 ms", "p99 ms", "errors"], rows))
 
 
