@@ -130,7 +130,8 @@ class Stats:
         started = time.perf_counter()
         try:
             async with call as response:
-                body = await response.json()
+                # An error's body may not be JSON (uvicorn's 500 is text): the status says enough.
+                body = await response.json() if response.status < 400 else None
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.errors[f"{name} {type(exc).__name__}"] = self.errors.get(f"{name} {type(exc).__name__}", 0) + 1
             return None

@@ -73,6 +73,16 @@ async def test_verifier_veto_escalates(urls: str) -> None:
     await kb.db.dispose()
 
 
+async def test_verifier_may_veto_even_the_same_question_asked_word_for_word(urls: str) -> None:
+    # An entry learned with a stale answer is still the same question: the verifier reads it too.
+    judge = FakeJudge(pick=None)
+    kb = await make_kb(urls, judge)
+    result = await kb.search("Do you do perms?")
+    assert result.match is None and "did not confirm" in result.reason
+    assert judge.shown and "Do you do perms?" in judge.shown[0]
+    await kb.db.dispose()
+
+
 async def test_verifier_may_pick_a_candidate_that_fell_short_only_of_the_judges_bar(urls: str) -> None:
     judge = FakeJudge(pick="Where is the salon located?")
     kb = await make_kb(urls, judge)

@@ -66,14 +66,17 @@ def block_reason(query: str, query_facets: Facets, cand: Candidate, lexicon: Lex
 
 def to_judge(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> list[Candidate]:
     """The candidates whose judging can change the decision: near, among the first JUDGED, and not
-    ruled out already (the judge is most of a search's CPU; a blocked entry cannot be the answer
-    whatever it says, and the same question asked word for word needs no judge)."""
-    if not ranked or ranked[0].exact:
-        return []
+    ruled out already (the judge is most of a search's CPU, and a blocked entry cannot be the answer
+    whatever it says). When the same question asked word for word leads, `decide` takes it without
+    ruling anything out, and an LLM verifier, if one is configured, reads the judged candidates and
+    may veto even that match: the nearest are judged as they are."""
+    near = [c for c in ranked[:JUDGED] if c.score >= NEAR]
+    if ranked and ranked[0].exact:
+        return near
     query_facets = lexicon.facets(query)
     if not names_a_subject(query, query_facets, lexicon):
         return []
-    return [c for c in ranked[:JUDGED] if c.score >= NEAR and block_reason(query, query_facets, c, lexicon) is None]
+    return [c for c in near if block_reason(query, query_facets, c, lexicon) is None]
 
 
 def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> Decision:
