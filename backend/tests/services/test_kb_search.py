@@ -60,6 +60,15 @@ async def test_paraphrases_are_answered_from_the_right_entry(kb: KnowledgeBase, 
     assert result.match.question == expected
 
 
+@pytest.mark.parametrize("query", ["How much is a men's haircut?", "um hi, how much for a haircut for a guy"])
+async def test_only_the_match_is_shown_as_what_the_agent_would_say(kb: KnowledgeBase, query: str) -> None:
+    """The console shows each near entry with why it was not said; the match alone has no reason."""
+    result = await kb.search(query)
+    assert result.match is not None and len(result.candidates) > 1
+    unrejected = [c.entry.question for c in result.candidates if c.rejected is None]
+    assert unrejected == [result.match.question], [(c.entry.question, c.rejected) for c in result.candidates]
+
+
 @pytest.mark.parametrize(
     "query",
     [

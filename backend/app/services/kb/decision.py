@@ -82,7 +82,7 @@ def to_judge(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> list[
 def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> Decision:
     """`ranked`: best first by retrieval, the first JUDGED of them with `judged` set."""
     if ranked and ranked[0].exact:
-        return Decision(ranked[0], "the same question")
+        return _chosen(ranked[0], ranked, "another entry has these very words")
     query_facets = lexicon.facets(query)
     if not names_a_subject(query, query_facets, lexicon):
         for cand in ranked:
@@ -109,7 +109,15 @@ def decide(query: str, ranked: Sequence[Candidate], lexicon: Lexicon) -> Decisio
         if other.answer.strip() != best.answer.strip() and (best.judged or 0) - (other.judged or 0) < MARGIN:
             best.rejected = other.rejected = "two entries fit about equally well"
             return Decision(None, f"ambiguous between '{best.question}' and '{other.question}'")
-    return Decision(best, "confident")
+    return _chosen(best, ranked, "another entry fits better")
+
+
+def _chosen(match: Candidate, ranked: Sequence[Candidate], why_not: str) -> Decision:
+    """`match` is the answer: every other candidate gets a reason it was not (the console shows it)."""
+    for cand in ranked:
+        if cand is not match and cand.rejected is None:
+            cand.rejected = why_not
+    return Decision(match, "the same question" if match.exact else "confident")
 
 
 def decide_same_question(
