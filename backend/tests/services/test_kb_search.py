@@ -60,6 +60,20 @@ async def test_paraphrases_are_answered_from_the_right_entry(kb: KnowledgeBase, 
     assert result.match.question == expected
 
 
+@pytest.mark.parametrize("name", ["Zx6d85c", "Zx1f0a3", "Qv93kd2", "Brimlexa"])
+async def test_a_rewording_about_a_name_the_vocabulary_does_not_know_is_answered(kb: KnowledgeBase, name: str) -> None:
+    # A code or a made-up product name is noise to the judge; matched in both texts, it must not
+    # decide whether a plain rewording is answered.
+    await kb.create(
+        question=f"Do you offer {name} scalp treatments?",
+        answer=f"Yes, {name} scalp treatments are $55 and take 40 minutes.",
+        topic=None,
+        actor="test",
+    )
+    result = await kb.search(f"how much is a {name} scalp treatment")
+    assert result.match is not None and name in result.match.question, result.reason
+
+
 @pytest.mark.parametrize("query", ["How much is a men's haircut?", "um hi, how much for a haircut for a guy"])
 async def test_only_the_match_is_shown_as_what_the_agent_would_say(kb: KnowledgeBase, query: str) -> None:
     """The console shows each near entry with why it was not said; the match alone has no reason."""
