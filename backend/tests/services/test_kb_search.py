@@ -154,3 +154,18 @@ async def test_an_exact_question_matches_even_without_the_model(sqlite_url: str,
     assert (await plain.search("do you do perms or relaxers")).match is None
     assert plain.mode == "exact-only"
     await db.dispose()
+
+
+def test_a_pairs_score_does_not_depend_on_what_is_judged_beside_it() -> None:
+    # Concurrent searches share the judge's runs: another caller's question must not move this
+    # caller's score (an int8 batch shares its quantization ranges).
+    judge = load_judge()
+    assert judge is not None
+    mine = ("how much are lowlights", "How much do highlights cost? | Partial highlights are $130.")
+    other = (
+        "my daughter wants balayage and a gloss on a Saturday morning, how long would all that take",
+        "Do you do balayage? | Yes, balayage starts at $180 and takes about three hours with toner and a blowout.",
+    )
+    alone = judge.score([mine])[0]
+    assert judge.score([mine, other])[0] == alone
+    assert judge.score([other, mine])[1] == alone
