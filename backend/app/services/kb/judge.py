@@ -28,9 +28,9 @@ PAIR_MAX_TOKENS = 160
 # ("Zx6d85c", "Olaplex"): the judge reads it as noise, and its confidence in an otherwise plain
 # rewording wavers around the bar from one such word to the next. When the question and the entry
 # both have it, it already matches exactly; the judge reads the two without it and decides on the
-# rest: what is asked about the thing and what the answer says. (On the tuned and salon sets: the
-# same recall and wrong answers; a rewording about a made-up treatment name answered 40 times in 40
-# names, against 28.)
+# rest: what is asked about the thing and what the answer says. (On the tuned and salon sets every
+# figure stayed within one answer; a rewording about a made-up treatment name was answered for 40
+# names in 40, against 28.)
 RARE_PIECES = 4
 _WORD = re.compile(r"[^\W_][\w'-]*")
 
