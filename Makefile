@@ -72,7 +72,7 @@ bench: $(STAMP)
 	$(PY) bench/load.py
 	$(PY) bench/console_latency.py
 
-# Retrain the KB judge (backend/weights/kb_judge.int8.onnx) from train/data: ~60 min on 2 cores.
+# Retrain the KB judge (backend/weights/kb_judge.int8.onnx) from train/data: ~100 min on 2 cores.
 TRAIN_VENV := train/.venv
 train: $(STAMP)
 	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
