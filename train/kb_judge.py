@@ -9,7 +9,7 @@ train/data/v5`: 132 businesses, fp32 matmuls) and judge v7 (the defaults: `train
 `train/data/v7`, 226 businesses, bf16 matmuls). Averaged, they rank better than either alone.
 Data: every `*.json` in the `--data` folders (the format of `shared/eval/kb_dev.json`: entries,
 positives, negatives), businesses written blind, none of them one of `bench/data/` (those are
-evaluation only). `train/next/` holds 30 more, written for the next judge and in neither.
+evaluation only). `train/next/` holds 66 more, written for the next judge and in neither.
 Pairs: each positive with its entry (1) and with the other entries nearest to it (0); each negative
 with the entries nearest to it (0); each entry's own question with itself (1). "Nearest" is the
 shipped sentence model's similarity, the same first stage the app searches with, so the judge
