@@ -39,6 +39,29 @@ def graph_weights(path: Path) -> dict[str, np.ndarray]:
     return weights
 
 
+def model_weights(path: Path) -> dict[str, np.ndarray]:
+    """A judge graph's weights under the model's own names (the inverse of `build_judge`'s layout),
+    to train on from there."""
+    graph = graph_weights(path)
+    names = {"word": "word_embeddings", "position": "position_embeddings", "token_types": "token_type_embeddings"}
+    out = {f"embeddings.{long}.weight": graph[short] for short, long in names.items()}
+    out["head.weight"], out["head.bias"] = graph["head.w"].reshape(1, -1), graph["head.b"].reshape(1)
+    for name, value in graph.items():
+        if name.endswith(".qkv.w"):
+            layer = name.removesuffix("qkv.w")
+            for part, w, b in zip(
+                ("query", "key", "value"), np.split(value, 3, axis=1), np.split(graph[f"{layer}qkv.b"], 3), strict=True
+            ):
+                out[f"{layer}attention.self.{part}.weight"], out[f"{layer}attention.self.{part}.bias"] = w.T.copy(), b
+        elif name.endswith(".dense.w"):
+            stem = name.removesuffix(".w")
+            out[f"{stem}.weight"], out[f"{stem}.bias"] = value.T.copy(), graph[f"{stem}.b"]
+        elif name.endswith(".g"):
+            stem = name.removesuffix(".g")
+            out[f"{stem}.weight"], out[f"{stem}.bias"] = value, graph[f"{stem}.beta"]
+    return out
+
+
 def soup(members: list[Path], out: Path) -> None:
     """One int8 judge whose every weight is the mean of the members' (judges fine-tuned from the same
     weights can be averaged, and the mean ranks better than either, at one judge's cost)."""

@@ -36,7 +36,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "backend"))
 
-from judge_graph import quantize, soup  # noqa: E402
+from judge_graph import model_weights, quantize, soup  # noqa: E402
 
 from app.services.kb.embeddings import build_judge, model_dir  # noqa: E402
 from app.services.kb.judge import PAIR_MAX_TOKENS, entry_text  # noqa: E402
@@ -267,6 +267,9 @@ def main() -> None:
         "--pairs", type=int, default=0, help="train on this many pairs only (a quick check of the pipeline)"
     )
     parser.add_argument(
+        "--init", type=Path, metavar="JUDGE", help="train on from this judge graph's weights, not from MiniLM's"
+    )
+    parser.add_argument(
         "--soup", type=Path, nargs="+", metavar="JUDGE", help="no training: write the mean of these judge graphs"
     )
     args = parser.parse_args()
@@ -294,6 +297,12 @@ def main() -> None:
     model = Bert(weights)
     sets = load_sets(args.data)
     pairs = mine_pairs(model, tokenizer, sets)
+    if args.init:  # hard negatives come from the shipped sentence model all the same: the app's first stage
+        start = {k: torch.tensor(v) for k, v in model_weights(args.init).items()}
+        model.head.weight.data.copy_(start.pop("head.weight"))
+        model.head.bias.data.copy_(start.pop("head.bias"))
+        for name, value in start.items():
+            model.p(name).data.copy_(value)
     if args.pairs:
         pairs = random.Random(args.seed).sample(pairs, min(args.pairs, len(pairs)))
     positives = sum(1 for *_, y in pairs if y)
