@@ -10,11 +10,11 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from app.services.kb.embeddings import model_dir
+from app.services.kb.embeddings import build_judge, model_dir
 from app.services.kb.judge import WEIGHTS, AnswerJudge, entry_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "train"))
-from judge_graph import soup
+from judge_graph import graph_weights, model_weights, soup
 
 pytestmark = pytest.mark.model
 
@@ -43,3 +43,14 @@ def test_each_weight_is_the_members_mean(tmp_path: Path) -> None:
     onnx.save(shifted, str(tmp_path / "shifted.onnx"))
     soup([WEIGHTS, tmp_path / "shifted.onnx"], tmp_path / "soup.onnx")
     np.testing.assert_allclose(logits(tmp_path / "soup.onnx"), logits(WEIGHTS) + 1.0, atol=1e-3)
+
+
+def test_a_judge_read_back_into_the_models_names_builds_the_same_graph() -> None:
+    """`--init` trains on from a judge's weights: read back under the model's names, they must
+    write the very graph they came from (each layer's query, key and value in their places)."""
+    rebuilt = onnx.load_from_string(build_judge(model_weights(WEIGHTS)))
+    original = graph_weights(WEIGHTS)
+    floats = [t for t in rebuilt.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
+    assert {t.name for t in floats} == set(original)
+    for tensor in floats:
+        np.testing.assert_array_equal(numpy_helper.to_array(tensor), original[tensor.name], err_msg=tensor.name)
