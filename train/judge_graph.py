@@ -64,7 +64,7 @@ def model_weights(path: Path) -> dict[str, np.ndarray]:
 
 def soup(members: list[Path], out: Path) -> None:
     """One int8 judge whose every weight is the mean of the members' (judges fine-tuned from the same
-    weights can be averaged, and the mean ranks better than either, at one judge's cost)."""
+    weights can be averaged: one judge's cost, and here a little better ranking than either)."""
     from safetensors.numpy import load_file
 
     path = model_dir()

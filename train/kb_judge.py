@@ -6,7 +6,7 @@ entry's answer answers the question, fine-tuned from the all-MiniLM-L6-v2 weight
 
 The shipped judge (`make train`, ~3 h on 2 cores) is the mean of two: judge v5 (`--fp32 --data
 train/data/v5`: 132 businesses, fp32 matmuls) and judge v7 (the defaults: `train/data/v5` and
-`train/data/v7`, 226 businesses, bf16 matmuls). Averaged, they rank better than either alone.
+`train/data/v7`, 226 businesses, bf16 matmuls). Averaged, they rank a little better than v7 alone.
 Data: every `*.json` in the `--data` folders (the format of `shared/eval/kb_dev.json`: entries,
 positives, negatives), businesses written blind, none of them one of `bench/data/` (those are
 evaluation only). `train/next/` holds 66 more, written for the next judge and in neither.
@@ -219,34 +219,26 @@ def train(model: Bert, tokenizer, pairs: list[tuple[str, str, float]], args: arg
         print(f"epoch {epoch + 1}: mean loss {total / len(pairs):.4f}", flush=True)
 
 
-PROBE = [
-    ("do you groom cats", "Do you groom cats? | Yes, cat grooming is $70."),
-    ("hi", "Where are you? | 12 Main St."),
-]
-
-
-def probe_feeds(tokenizer) -> dict[str, np.ndarray]:
-    """The graph's inputs for `PROBE`, to compare a graph's logits with the model it was written from."""
-    ids, types, mask = encode_pairs(tokenizer, PROBE)
-    return {
-        "input_ids": ids.numpy(),
-        "token_type_ids": types.numpy(),
-        "position_ids": np.arange(ids.shape[1]),
-        "key_bias": ((1.0 - mask.numpy()) * -1e9)[:, None, None, :].astype(np.float32),
-        "mask": mask.numpy().astype(np.float32),
-    }
-
-
 def export(model: Bert, tokenizer, out: Path) -> None:
     import onnxruntime as ort
 
     model.eval()
     fp32 = out.with_suffix(".fp32.onnx")
     fp32.write_bytes(build_judge(model.export_weights()))
-    ids, types, mask = encode_pairs(tokenizer, PROBE)
+    probe = [
+        ("do you groom cats", "Do you groom cats? | Yes, cat grooming is $70."),
+        ("hi", "Where are you? | 12 Main St."),
+    ]
+    ids, types, mask = encode_pairs(tokenizer, probe)
     with torch.no_grad():
         expected = model(ids, types, mask).numpy()
-    feeds = probe_feeds(tokenizer)
+    feeds = {
+        "input_ids": ids.numpy(),
+        "token_type_ids": types.numpy(),
+        "position_ids": np.arange(ids.shape[1]),
+        "key_bias": ((1.0 - mask.numpy()) * -1e9)[:, None, None, :].astype(np.float32),
+        "mask": mask.numpy().astype(np.float32),
+    }
     got = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     assert np.allclose(got, expected, atol=1e-3), (got, expected)
     quantize(fp32, out)
@@ -273,6 +265,9 @@ def main() -> None:
         "--soup", type=Path, nargs="+", metavar="JUDGE", help="no training: write the mean of these judge graphs"
     )
     args = parser.parse_args()
+    missing = [str(p) for p in [*(args.soup or []), *([args.init] if args.init else [])] if not p.is_file()]
+    if missing:
+        sys.exit(f"no such judge graph: {', '.join(missing)}")
     if args.soup:
         soup(args.soup, args.out)
         print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB), the mean of {len(args.soup)} judges")
