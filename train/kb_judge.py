@@ -7,8 +7,9 @@ entry's answer answers the question, fine-tuned from the all-MiniLM-L6-v2 weight
 The shipped judge (`make train`, ~4 h on 2 cores) averages three fine-tunes: judge v5 (`--fp32
 --data train/data/v5`: 132 businesses, fp32 matmuls) and judge v7 (`--data train/data/v5
 train/data/v7`: 226 businesses, bf16 matmuls) are averaged, then that with judge v8 (the defaults:
-all of `train/data/`, 292 businesses): a quarter each of v5 and v7, half of v8. On the tuned sets
-it answers more, and wrongly less often, than v8 or the v5-v7 mean alone.
+all of `train/data/`, 292 businesses): about a quarter each of v5 and v7, half of v8 (the v5-v7
+mean is int8 before the second averaging). On the tuned sets it answers more, and wrongly less
+often, than v8 or the v5-v7 mean alone.
 Data: every `*.json` in the `--data` folders (the format of `shared/eval/kb_dev.json`: entries,
 positives, negatives), businesses written blind, none of them one of `bench/data/` (those are
 evaluation only). `train/next/` holds 20 more, written for the next judge and in none of them.

@@ -27,10 +27,6 @@ pytestmark = pytest.mark.model
 
 # Known: the judge reads "buy products with a gift card" as answered by "we sell gift cards".
 JUDGE_ALONE_MISSES = {"can I use a gift card to buy products"}
-# Known: the judge rates both haircut entries as answering "a ladies' cut" (0.996 women's, 0.980
-# men's): two fits too close to choose, so without the salon's lexicon (women's is not men's) the
-# agent asks the supervisor; it must never answer with the men's price.
-AMBIGUOUS_WITHOUT_LEXICON = {"what do you charge for a ladies' cut"}
 
 
 @pytest.fixture(params=["lexicon", "no lexicon"])
@@ -60,9 +56,6 @@ async def kb(sqlite_url: str, request: pytest.FixtureRequest) -> AsyncIterator[K
 )
 async def test_paraphrases_are_answered_from_the_right_entry(kb: KnowledgeBase, query: str, expected: str) -> None:
     result = await kb.search(query)
-    if not kb.lexicon.phrases and query in AMBIGUOUS_WITHOUT_LEXICON and result.match is None:
-        assert result.reason.startswith("ambiguous"), result.reason
-        return
     assert result.match is not None, result.reason
     assert result.match.question == expected
 
